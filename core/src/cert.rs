@@ -1,0 +1,437 @@
+//! One certificate, decoded once: the x509-cert structure plus everything path building and
+//! the profile checks need (raw TBS bytes, name bytes, decoded key, decoded extensions,
+//! thumbprints). Decoding is strict DER through `x509-cert`; nothing is parsed by hand.
+
+use const_oid::ObjectIdentifier as Oid;
+use der::{Decode, Encode, Reader, SliceReader};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use x509_cert::certificate::Version;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, NameConstraints,
+    SubjectAltName, SubjectKeyIdentifier, name::GeneralName,
+};
+
+use crate::algorithms::{PublicKey, SignatureAlgorithm};
+use crate::error::Error;
+use crate::input::MAX_CERT_BYTES;
+use crate::report::CertSummary;
+use crate::time::UnixTime;
+
+/// Extension OIDs (RFC 5280 section 4.2).
+pub mod ext_oid {
+    use const_oid::ObjectIdentifier as Oid;
+    /// subjectKeyIdentifier
+    pub const SKI: Oid = Oid::new_unwrap("2.5.29.14");
+    /// keyUsage
+    pub const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
+    /// subjectAltName
+    pub const SAN: Oid = Oid::new_unwrap("2.5.29.17");
+    /// issuerAltName
+    pub const IAN: Oid = Oid::new_unwrap("2.5.29.18");
+    /// basicConstraints
+    pub const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
+    /// nameConstraints
+    pub const NAME_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.30");
+    /// cRLDistributionPoints
+    pub const CRL_DP: Oid = Oid::new_unwrap("2.5.29.31");
+    /// certificatePolicies
+    pub const POLICIES: Oid = Oid::new_unwrap("2.5.29.32");
+    /// policyMappings
+    pub const POLICY_MAPPINGS: Oid = Oid::new_unwrap("2.5.29.33");
+    /// authorityKeyIdentifier
+    pub const AKI: Oid = Oid::new_unwrap("2.5.29.35");
+    /// policyConstraints
+    pub const POLICY_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.36");
+    /// extKeyUsage
+    pub const EKU: Oid = Oid::new_unwrap("2.5.29.37");
+    /// freshestCRL
+    pub const FRESHEST_CRL: Oid = Oid::new_unwrap("2.5.29.46");
+    /// inhibitAnyPolicy
+    pub const INHIBIT_ANY_POLICY: Oid = Oid::new_unwrap("2.5.29.54");
+    /// authorityInfoAccess
+    pub const AIA: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.1");
+    /// subjectInfoAccess
+    pub const SIA: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.1.11");
+    /// CT precertificate SCTs
+    pub const SCT: Oid = Oid::new_unwrap("1.3.6.1.4.1.11129.2.4.2");
+}
+
+/// commonName attribute type.
+pub const CN: Oid = Oid::new_unwrap("2.5.4.3");
+
+/// Extensions decoded from a certificate, with the first profile problem found.
+#[derive(Clone, Debug, Default)]
+pub struct Extensions {
+    /// basicConstraints, and whether it was critical.
+    pub basic_constraints: Option<(BasicConstraints, bool)>,
+    /// keyUsage.
+    pub key_usage: Option<KeyUsage>,
+    /// extKeyUsage.
+    pub eku: Option<Vec<Oid>>,
+    /// subjectAltName entries, and whether it was critical.
+    pub san: Option<(Vec<GeneralName>, bool)>,
+    /// nameConstraints, and whether it was critical.
+    pub name_constraints: Option<(NameConstraints, bool)>,
+    /// subjectKeyIdentifier bytes.
+    pub ski: Option<Vec<u8>>,
+    /// authorityKeyIdentifier, and whether it was critical.
+    pub aki: Option<(AuthorityKeyIdentifier, bool)>,
+    /// OIDs of every extension, in order.
+    pub present: Vec<Oid>,
+    /// First critical extension not understood.
+    pub unknown_critical: Option<Oid>,
+    /// First structural problem (duplicate or undecodable extension).
+    pub problem: Option<Error>,
+}
+
+/// A decoded certificate.
+#[derive(Clone, Debug)]
+pub struct Cert {
+    der: Vec<u8>,
+    tbs_der: Vec<u8>,
+    inner: x509_cert::Certificate,
+    subject_der: Vec<u8>,
+    issuer_der: Vec<u8>,
+    spki_der: Vec<u8>,
+    subject: String,
+    issuer: String,
+    not_before: i64,
+    not_after: i64,
+    ext: Extensions,
+    key: Result<PublicKey, Error>,
+    sig_alg: Result<SignatureAlgorithm, Error>,
+    sha256: [u8; 32],
+    sha1: [u8; 20],
+}
+
+impl Cert {
+    /// Decode a DER certificate. Fails only when the bytes are not an X.509 certificate at all;
+    /// profile problems (bad extensions, unsupported keys) are kept and reported when the
+    /// certificate is used.
+    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+        if der.len() > MAX_CERT_BYTES {
+            return Err(Error::InputTooLarge { what: "certificate bytes", limit: MAX_CERT_BYTES });
+        }
+        let malformed = |e: der::Error| Error::MalformedCertificate { detail: e.to_string() };
+        let inner = x509_cert::Certificate::from_der(der).map_err(malformed)?;
+        let tbs_der = raw_tbs(der).map_err(malformed)?.to_vec();
+        let tbs = inner.tbs_certificate();
+        let subject_der = tbs.subject().to_der().map_err(malformed)?;
+        let issuer_der = tbs.issuer().to_der().map_err(malformed)?;
+        let spki_der = tbs.subject_public_key_info().to_der().map_err(malformed)?;
+        let ext = decode_extensions(tbs.extensions().map(|e| e.as_slice()).unwrap_or(&[]));
+        let key = PublicKey::from_spki(tbs.subject_public_key_info());
+        let sig_alg = if inner.signature_algorithm() != tbs.signature() {
+            Err(Error::AlgorithmMismatch {
+                detail: "signatureAlgorithm differs from the TBS signature field".into(),
+            })
+        } else {
+            SignatureAlgorithm::from_identifier(inner.signature_algorithm())
+        };
+        let validity = tbs.validity();
+        Ok(Cert {
+            subject: tbs.subject().to_string(),
+            issuer: tbs.issuer().to_string(),
+            not_before: UnixTime::from_x509(&validity.not_before).0,
+            not_after: UnixTime::from_x509(&validity.not_after).0,
+            sha256: Sha256::digest(der).into(),
+            sha1: Sha1::digest(der).into(),
+            der: der.to_vec(),
+            tbs_der,
+            inner,
+            subject_der,
+            issuer_der,
+            spki_der,
+            ext,
+            key,
+            sig_alg,
+        })
+    }
+
+    /// The DER bytes.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+    /// The decoded x509-cert structure.
+    pub fn x509(&self) -> &x509_cert::Certificate {
+        &self.inner
+    }
+    /// The exact TBSCertificate bytes the signature covers.
+    pub fn tbs_der(&self) -> &[u8] {
+        &self.tbs_der
+    }
+    /// Subject name DER.
+    pub fn subject_der(&self) -> &[u8] {
+        &self.subject_der
+    }
+    /// Issuer name DER.
+    pub fn issuer_der(&self) -> &[u8] {
+        &self.issuer_der
+    }
+    /// SubjectPublicKeyInfo DER.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+    /// Subject, RFC 4514 text.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+    /// Issuer, RFC 4514 text.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    /// notBefore, Unix seconds.
+    pub fn not_before(&self) -> i64 {
+        self.not_before
+    }
+    /// notAfter, Unix seconds.
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+    /// Decoded extensions.
+    pub fn extensions(&self) -> &Extensions {
+        &self.ext
+    }
+    /// The decoded public key, or why it is unusable.
+    pub fn public_key(&self) -> Result<&PublicKey, Error> {
+        self.key.as_ref().map_err(Clone::clone)
+    }
+    /// The signature algorithm, or why it is refused.
+    pub fn signature_algorithm(&self) -> Result<SignatureAlgorithm, Error> {
+        self.sig_alg.clone()
+    }
+    /// SHA-256 of the DER.
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
+    }
+    /// SHA-1 of the DER.
+    pub fn sha1(&self) -> &[u8; 20] {
+        &self.sha1
+    }
+    /// Serial number bytes (two's complement, as encoded).
+    pub fn serial(&self) -> &[u8] {
+        self.inner.tbs_certificate().serial_number().as_bytes()
+    }
+    /// X.509 version.
+    pub fn version(&self) -> Version {
+        self.inner.tbs_certificate().version()
+    }
+    /// Whether subject and issuer names are byte-identical.
+    pub fn is_self_issued(&self) -> bool {
+        self.subject_der == self.issuer_der
+    }
+    /// basicConstraints cA.
+    pub fn is_ca(&self) -> bool {
+        self.ext.basic_constraints.as_ref().is_some_and(|(bc, _)| bc.ca)
+    }
+
+    /// Verify that `self` was signed by `issuer`'s key.
+    pub fn verify_signed_by(&self, issuer_key: &PublicKey) -> Result<(), Error> {
+        let alg = self.signature_algorithm()?;
+        let sig = self
+            .inner
+            .signature()
+            .as_bytes()
+            .ok_or(Error::BadSignature)?;
+        issuer_key.verify(alg, &self.tbs_der, sig)
+    }
+
+    /// The subject's commonName as text, if exactly one is present. Several CNs are an error:
+    /// which one is the device would be ambiguous.
+    pub fn common_name(&self) -> Result<Option<String>, Error> {
+        let mut found: Option<String> = None;
+        for atv in self.inner.tbs_certificate().subject().iter() {
+            if atv.oid != CN {
+                continue;
+            }
+            let text = directory_string(&atv.value).ok_or_else(|| Error::InvalidDeviceId {
+                id: "<undecodable>".into(),
+                detail: "is not a text string (UTF8String, PrintableString or IA5String)",
+            })?;
+            if found.is_some() {
+                return Err(Error::InvalidDeviceId { id: text, detail: "appears in more than one CN" });
+            }
+            found = Some(text);
+        }
+        Ok(found)
+    }
+
+    /// subjectAltName dNSName entries.
+    pub fn san_dns_names(&self) -> Vec<String> {
+        self.sans()
+            .iter()
+            .filter_map(|n| match n {
+                GeneralName::DnsName(s) => Some(s.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// subjectAltName URI entries.
+    pub fn san_uris(&self) -> Vec<String> {
+        self.sans()
+            .iter()
+            .filter_map(|n| match n {
+                GeneralName::UniformResourceIdentifier(s) => Some(s.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// All subjectAltName entries.
+    pub fn sans(&self) -> &[GeneralName] {
+        self.ext.san.as_ref().map(|(v, _)| v.as_slice()).unwrap_or(&[])
+    }
+
+    /// A summary for reports; `trust_anchor` marks the path's anchor.
+    pub fn summary(&self, depth: usize, trust_anchor: bool) -> CertSummary {
+        let (key_type, key_bits) = match &self.key {
+            Ok(k) => (k.kind().to_string(), k.bits()),
+            Err(e) => (format!("unsupported ({e})"), 0),
+        };
+        CertSummary {
+            depth,
+            subject: self.subject.clone(),
+            issuer: self.issuer.clone(),
+            serial: hex_upper(self.serial()),
+            not_before: self.not_before,
+            not_after: self.not_after,
+            key_type,
+            key_bits,
+            signature_algorithm: match &self.sig_alg {
+                Ok(a) => a.name(),
+                Err(_) => crate::algorithms::describe_oid(self.inner.signature_algorithm().oid),
+            },
+            sha1: hex_upper(&self.sha1),
+            sha256: hex_upper(&self.sha256),
+            subject_key_id: self.ext.ski.as_deref().map(hex_upper),
+            authority_key_id: self
+                .ext
+                .aki
+                .as_ref()
+                .and_then(|(a, _)| a.key_identifier.as_ref())
+                .map(|k| hex_upper(k.as_bytes())),
+            is_ca: self.is_ca(),
+            trust_anchor,
+        }
+    }
+}
+
+/// Upper-case hex without separators, as cloud consoles show thumbprints.
+pub fn hex_upper(bytes: &[u8]) -> String {
+    use core::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+/// The exact TBSCertificate TLV inside a certificate's DER.
+fn raw_tbs(der: &[u8]) -> der::Result<&[u8]> {
+    let mut r = SliceReader::new(der)?;
+    r.sequence(|seq| seq.tlv_bytes())
+}
+
+/// Text of a DirectoryString-like attribute value.
+pub(crate) fn directory_string(value: &der::Any) -> Option<String> {
+    use der::{Tag, Tagged};
+    let bytes = value.value();
+    match value.tag() {
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::TeletexString | Tag::VisibleString => {
+            String::from_utf8(bytes.to_vec()).ok()
+        }
+        Tag::BmpString => {
+            if bytes.len() % 2 != 0 {
+                return None;
+            }
+            let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            String::from_utf16(&units).ok()
+        }
+        _ => None,
+    }
+}
+
+fn decode_extensions(exts: &[x509_cert::ext::Extension]) -> Extensions {
+    let mut out = Extensions::default();
+    for e in exts {
+        if out.present.contains(&e.extn_id) {
+            out.problem.get_or_insert(Error::DuplicateExtension { oid: crate::algorithms::describe_oid(e.extn_id) });
+            continue;
+        }
+        out.present.push(e.extn_id);
+        let value = e.extn_value.as_bytes();
+        let bad = |name: &'static str, err: der::Error| Error::InvalidExtension { name, detail: err.to_string() };
+        let result: Result<(), Error> = match e.extn_id {
+            ext_oid::BASIC_CONSTRAINTS => BasicConstraints::from_der(value)
+                .map(|v| out.basic_constraints = Some((v, e.critical)))
+                .map_err(|err| bad("basicConstraints", err)),
+            ext_oid::KEY_USAGE => KeyUsage::from_der(value)
+                .map_err(|err| bad("keyUsage", err))
+                .and_then(|v| {
+                    if v.0.bits() == 0 {
+                        Err(Error::InvalidExtension { name: "keyUsage", detail: "no bit is set".into() })
+                    } else {
+                        out.key_usage = Some(v);
+                        Ok(())
+                    }
+                }),
+            ext_oid::EKU => ExtendedKeyUsage::from_der(value)
+                .map_err(|err| bad("extKeyUsage", err))
+                .and_then(|v| {
+                    if v.0.is_empty() {
+                        Err(Error::InvalidExtension { name: "extKeyUsage", detail: "it lists no purpose".into() })
+                    } else {
+                        out.eku = Some(v.0);
+                        Ok(())
+                    }
+                }),
+            ext_oid::SAN => SubjectAltName::from_der(value)
+                .map_err(|err| bad("subjectAltName", err))
+                .and_then(|v| {
+                    if v.0.is_empty() {
+                        Err(Error::InvalidExtension { name: "subjectAltName", detail: "it is empty".into() })
+                    } else {
+                        out.san = Some((v.0, e.critical));
+                        Ok(())
+                    }
+                }),
+            ext_oid::NAME_CONSTRAINTS => NameConstraints::from_der(value)
+                .map(|v| out.name_constraints = Some((v, e.critical)))
+                .map_err(|err| bad("nameConstraints", err)),
+            // RFC 5280 4.2.1.1/4.2.1.2: key identifiers MUST be non-critical.
+            ext_oid::SKI | ext_oid::AKI | ext_oid::AIA if e.critical => Err(Error::InvalidExtension {
+                name: "key identifier or authorityInfoAccess",
+                detail: "it must not be critical".into(),
+            }),
+            ext_oid::SKI => SubjectKeyIdentifier::from_der(value)
+                .map(|v| out.ski = Some(v.0.as_bytes().to_vec()))
+                .map_err(|err| bad("subjectKeyIdentifier", err)),
+            ext_oid::AKI => AuthorityKeyIdentifier::from_der(value)
+                .map(|v| out.aki = Some((v, e.critical)))
+                .map_err(|err| bad("authorityKeyIdentifier", err)),
+            ext_oid::AIA => x509_cert::ext::pkix::AuthorityInfoAccessSyntax::from_der(value)
+                .map(|_| ())
+                .map_err(|err| bad("authorityInfoAccess", err)),
+            // RFC 5280 4.2.1.11: conforming CAs MUST mark policyConstraints critical.
+            ext_oid::POLICY_CONSTRAINTS if !e.critical => Err(Error::InvalidExtension {
+                name: "policyConstraints",
+                detail: "it must be critical".into(),
+            }),
+            // Understood well enough to accept when critical: policies are not enforced (no
+            // caller asks for an explicit policy), and the others carry no constraint here.
+            ext_oid::POLICIES | ext_oid::POLICY_MAPPINGS | ext_oid::POLICY_CONSTRAINTS | ext_oid::INHIBIT_ANY_POLICY => Ok(()),
+            _ => {
+                if e.critical && out.unknown_critical.is_none() {
+                    out.unknown_critical = Some(e.extn_id);
+                }
+                Ok(())
+            }
+        };
+        if let Err(err) = result {
+            out.problem.get_or_insert(err);
+        }
+    }
+    out
+}

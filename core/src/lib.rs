@@ -1,0 +1,38 @@
+//! chainproof: X.509 device-chain validation for IoT fleets.
+//!
+//! One deterministic core, shared by the CLI, the gateway, the WASI component and the browser
+//! module. The caller passes the validation time (and, later, nonces): nothing here reads a
+//! clock, the filesystem or an OS random source, so the same inputs give the same verdict on
+//! every host.
+//!
+//! ```text
+//! TrustStore (anchors + CRLs, decoded once) ─┐
+//! leaf DER + untrusted intermediates ────────┼─> verify_chain() ─> Ok(Report) | Err(Failure)
+//! VerifyOptions (time, purpose, names, ...) ─┘
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod algorithms;
+pub mod cert;
+pub mod error;
+pub mod identity;
+pub mod input;
+pub mod name;
+pub mod path;
+pub mod profile;
+pub mod report;
+pub mod revocation;
+pub mod time;
+pub mod trust;
+
+pub use error::{Error, ErrorCode, Failure, PathAttempt};
+pub use identity::IdentitySource;
+pub use input::{InputError, parse_certificates, parse_crls};
+pub use path::{VerifyOptions, verify_chain};
+pub use name::PeerName;
+pub use profile::Purpose;
+pub use report::{CertSummary, Report, Warning};
+pub use time::UnixTime;
+pub use trust::TrustStore;
