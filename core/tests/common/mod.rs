@@ -1,0 +1,3 @@
+//! Helpers shared by the conformance and differential test targets.
+
+pub mod exceptions;
