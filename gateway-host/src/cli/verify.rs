@@ -1,0 +1,247 @@
+//! `chainproof verify`: build and check a path from the device certificate to a trust anchor.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chainproof::{
+    Failure, IdentitySource, PeerName, Purpose, Report, TrustStore, UnixTime, VerifyOptions,
+    verify_chain,
+};
+use clap::{Args, ValueEnum};
+use const_oid::ObjectIdentifier;
+use serde::Serialize;
+
+use super::{Outcome, UsageError, emit, files, output};
+
+/// Arguments of `chainproof verify`.
+#[derive(Args, Debug)]
+#[command(
+    after_long_help = "Exit status: 0 = valid, 1 = rejected (reason on stdout), \
+2 = usage error or unreadable input (one line on stderr naming the file).
+
+Example:
+  chainproof fixtures --out /tmp/cp
+  chainproof verify --trust /tmp/cp/p256-three-tier/anchors.pem \\
+      --untrusted /tmp/cp/p256-three-tier/intermediates.pem /tmp/cp/p256-three-tier/leaf.pem"
+)]
+pub struct VerifyArgs {
+    /// Trust anchors (root CAs, or a pinned intermediate), PEM or DER; repeat for several files.
+    #[arg(long, value_name = "TRUST.pem", required = true)]
+    pub trust: Vec<PathBuf>,
+
+    /// Untrusted intermediate certificates that may complete the path; repeatable.
+    #[arg(long, value_name = "INTERMEDIATES.pem")]
+    pub untrusted: Vec<PathBuf>,
+
+    /// Certificate revocation lists (PEM or DER) of the CAs in the path; repeatable.
+    #[arg(long, value_name = "CRL.pem")]
+    pub crl: Vec<PathBuf>,
+
+    /// Validation time: Unix seconds or RFC 3339 (2025-06-01T12:00:00Z). Default: now.
+    #[arg(long, value_name = "TIME", value_parser = UnixTime::parse)]
+    pub at: Option<UnixTime>,
+
+    /// What the device certificate must be allowed to do (extended key usage).
+    /// Default: client (TLS client authentication, what devices do).
+    #[arg(long, value_enum, value_name = "PURPOSE", conflicts_with = "eku")]
+    pub purpose: Option<PurposeArg>,
+
+    /// Require this extended key usage OID instead of a named purpose; repeatable.
+    #[arg(long, value_name = "OID", value_parser = parse_oid)]
+    pub eku: Vec<ObjectIdentifier>,
+
+    /// Most intermediate CAs allowed between the device and the anchor.
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<usize>,
+
+    /// A name the device certificate must carry in subjectAltName: dns:NAME, ip:ADDR or
+    /// email:ADDR; repeatable (every name must match).
+    #[arg(long = "peer-name", value_name = "TYPE:NAME", value_parser = PeerName::parse)]
+    pub peer_name: Vec<PeerName>,
+
+    /// Reject the chain unless its device ID is exactly this.
+    #[arg(long, value_name = "ID")]
+    pub device_id: Option<String>,
+
+    /// Where the device ID is read from.
+    #[arg(long, value_enum, value_name = "SOURCE", default_value = "cn")]
+    pub identity: IdentityArg,
+
+    /// Warn when the device certificate expires within this many days.
+    #[arg(long, value_name = "DAYS")]
+    pub renewal_days: Option<u32>,
+
+    /// Print one JSON object: {"valid", "reason", "report", "error"}.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The device certificate, PEM or DER. It may hold the whole chain the device sent: the
+    /// first certificate is the leaf, the others join the untrusted intermediates.
+    #[arg(value_name = "LEAF.pem")]
+    pub leaf: PathBuf,
+}
+
+/// Named purposes for `--purpose`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PurposeArg {
+    /// TLS client authentication (id-kp-clientAuth): a device connecting to a gateway or hub.
+    Client,
+    /// TLS server authentication (id-kp-serverAuth): a device serving TLS.
+    Server,
+    /// Any extended key usage.
+    Any,
+}
+
+/// Device ID sources for `--identity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IdentityArg {
+    /// The subject commonName (Azure IoT Hub and AWS IoT convention).
+    Cn,
+    /// The first subjectAltName URI.
+    SanUri,
+    /// The first subjectAltName DNS name.
+    SanDns,
+    /// No device ID: validate the chain only.
+    None,
+}
+
+impl From<PurposeArg> for Purpose {
+    fn from(p: PurposeArg) -> Self {
+        match p {
+            PurposeArg::Client => Purpose::Client,
+            PurposeArg::Server => Purpose::Server,
+            PurposeArg::Any => Purpose::Any,
+        }
+    }
+}
+
+impl From<IdentityArg> for IdentitySource {
+    fn from(i: IdentityArg) -> Self {
+        match i {
+            IdentityArg::Cn => IdentitySource::SubjectCn,
+            IdentityArg::SanUri => IdentitySource::SanUri,
+            IdentityArg::SanDns => IdentitySource::SanDns,
+            IdentityArg::None => IdentitySource::None,
+        }
+    }
+}
+
+fn parse_oid(s: &str) -> Result<ObjectIdentifier, String> {
+    ObjectIdentifier::new(s)
+        .map_err(|e| format!("{s:?} is not a dotted OID (e.g. 1.3.6.1.5.5.7.3.2): {e}"))
+}
+
+/// The `--json` verdict. `reason` is `ok` or the stable error code.
+#[derive(Serialize)]
+struct JsonVerdict<'a> {
+    valid: bool,
+    reason: &'a str,
+    report: Option<&'a Report>,
+    error: Option<&'a Failure>,
+}
+
+/// The CLI never decides anything itself: this is the whole input the core sees.
+struct Inputs {
+    store: TrustStore,
+    leaf: Vec<u8>,
+    bag: Vec<Vec<u8>>,
+    options: VerifyOptions,
+}
+
+/// This computer's clock, the default validation time (the core never reads a clock).
+pub fn now() -> Result<UnixTime, UsageError> {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| UsageError("the system clock is before 1970; pass --at".into()))?
+        .as_secs();
+    i64::try_from(secs)
+        .map(UnixTime)
+        .map_err(|_| UsageError("the system clock is out of range; pass --at".into()))
+}
+
+fn load(args: &VerifyArgs) -> Result<Inputs, UsageError> {
+    let mut store = TrustStore::new();
+    for path in &args.trust {
+        let bytes = files::read(path, "trust anchors")?;
+        store
+            .add_anchors(&bytes)
+            .map_err(|e| files::input_error(path, &e))?;
+    }
+    for path in &args.crl {
+        let bytes = files::read(path, "CRLs")?;
+        store
+            .add_crls(&bytes)
+            .map_err(|e| files::input_error(path, &e))?;
+    }
+
+    let mut sent = files::certificates(&args.leaf, "the device certificate")?.into_iter();
+    let leaf = sent
+        .next()
+        .ok_or_else(|| UsageError(format!("{}: no certificate found", args.leaf.display())))?;
+    // The rest of what the device sent is as untrusted as any other intermediate.
+    let mut bag: Vec<Vec<u8>> = sent.collect();
+    for path in &args.untrusted {
+        bag.extend(files::certificates(path, "intermediates")?);
+    }
+
+    let at = match args.at {
+        Some(t) => t,
+        None => now()?,
+    };
+    let mut options = VerifyOptions::new(at);
+    if !args.eku.is_empty() {
+        options.purpose = Purpose::Ekus(args.eku.clone());
+    } else if let Some(p) = args.purpose {
+        options.purpose = p.into();
+    }
+    if args.max_depth.is_some() {
+        options.max_intermediates = args.max_depth;
+    }
+    options.peer_names = args.peer_name.clone();
+    options.expected_device_id = args.device_id.clone();
+    options.identity = args.identity.into();
+    if let Some(days) = args.renewal_days {
+        options.renewal_window_secs = i64::from(days) * 86_400;
+    }
+    Ok(Inputs {
+        store,
+        leaf,
+        bag,
+        options,
+    })
+}
+
+/// Run `chainproof verify`.
+pub fn run(args: &VerifyArgs) -> Result<Outcome, UsageError> {
+    let inputs = load(args)?;
+    let verdict = verify_chain(&inputs.store, &inputs.leaf, &inputs.bag, &inputs.options);
+    if args.json {
+        let json = match &verdict {
+            Ok(report) => JsonVerdict {
+                valid: true,
+                reason: "ok",
+                report: Some(report),
+                error: None,
+            },
+            Err(failure) => JsonVerdict {
+                valid: false,
+                reason: failure.code().as_str(),
+                report: None,
+                error: Some(failure),
+            },
+        };
+        let text = serde_json::to_string_pretty(&json)
+            .map_err(|e| UsageError(format!("cannot encode the verdict as JSON: {e}")))?;
+        emit(&format!("{text}\n"));
+    } else {
+        match &verdict {
+            Ok(report) => emit(&output::accepted(report)),
+            Err(failure) => emit(&output::rejected(failure)),
+        }
+    }
+    Ok(if verdict.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Rejected
+    })
+}

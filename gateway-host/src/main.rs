@@ -1,0 +1,43 @@
+//! `chainproof`: validate and inspect X.509 device chains from the command line.
+//!
+//! This file only parses arguments and dispatches; every decision about a certificate is made
+//! by `chainproof-core`, and the subcommands in [`cli`] translate its answers into text, JSON
+//! and exit codes.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Validate X.509 device certificate chains for IoT fleets.
+///
+/// Exit status: 0 = the chain is valid (or the command succeeded), 1 = the chain was rejected,
+/// 2 = usage error or unreadable/unsupported input (the error is printed on stderr).
+#[derive(Parser, Debug)]
+#[command(name = "chainproof", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Later issues add `pop`, `policy` and `gateway` here.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a device certificate chain against trust anchors (and CRLs).
+    Verify(cli::verify::VerifyArgs),
+    /// Show every certificate and CRL in PEM or DER files.
+    Inspect(cli::inspect::InspectArgs),
+    /// Write generated example PKIs (good and broken device chains) to try the CLI on.
+    Fixtures(cli::fixtures::FixturesArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Verify(args) => cli::verify::run(&args),
+        Command::Inspect(args) => cli::inspect::run(&args),
+        Command::Fixtures(args) => cli::fixtures::run(&args),
+    };
+    cli::finish(outcome)
+}
