@@ -399,3 +399,46 @@ fn ecdsa_prehash(msg: &[u8], alg: SigAlg) -> Vec<u8> {
         _ => Sha256::digest(msg).to_vec(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache would hide non-determinism: derive the same keys twice without it.
+    #[test]
+    fn key_derivation_is_deterministic_past_the_cache() {
+        for kind in [
+            KeyKind::P256,
+            KeyKind::P384,
+            KeyKind::Ed25519,
+            KeyKind::Rsa1024,
+        ] {
+            let a = KeyPair::generate_uncached(kind, 7, "same");
+            let b = KeyPair::generate_uncached(kind, 7, "same");
+            assert_eq!(a.public_spki_der(), b.public_spki_der(), "{kind:?}");
+            assert_eq!(a.private_pkcs8_der(), b.private_pkcs8_der(), "{kind:?}");
+            let c = KeyPair::generate_uncached(kind, 7, "other");
+            assert_ne!(a.public_spki_der(), c.public_spki_der(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn signatures_are_deterministic() {
+        let ec = KeyPair::generate(KeyKind::P256, 7, "sig");
+        assert_eq!(
+            ec.sign(b"m", SigAlg::EcdsaSha256),
+            ec.sign(b"m", SigAlg::EcdsaSha256)
+        );
+        let rsa = KeyPair::generate(KeyKind::Rsa1024, 7, "sig");
+        assert_eq!(
+            rsa.sign(b"m", SigAlg::RsaPssSha256),
+            rsa.sign(b"m", SigAlg::RsaPssSha256)
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot sign")]
+    fn mismatched_algorithm_panics() {
+        KeyPair::generate(KeyKind::P256, 7, "sig").sign(b"m", SigAlg::RsaPkcs1Sha256);
+    }
+}
