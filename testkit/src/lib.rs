@@ -8,6 +8,8 @@
 //! - [`CertSpec`] / [`CrlSpec`] / [`KeyPair`]: the building blocks, for cases of your own.
 //! - [`Fixture::write_to`]: PEM files plus `fixture.json` for tools that take files.
 
+#![warn(missing_docs)]
+
 pub mod cert;
 pub mod codes;
 pub mod crl;
