@@ -145,12 +145,29 @@ impl SignatureAlgorithm {
     /// Decode and check an AlgorithmIdentifier from a certificate or CRL.
     pub fn from_identifier(alg: &AlgorithmIdentifierOwned) -> Result<Self, Error> {
         let params_absent = alg.parameters.is_none();
-        let params_null = alg.parameters.as_ref().is_some_and(|p| p.tag() == der::Tag::Null && p.value().is_empty());
-        let bad_params = |what: &str| Error::AlgorithmMismatch { detail: format!("{what} with unexpected parameters") };
-        let ecdsa = |h| if params_absent { Ok(SignatureAlgorithm::Ecdsa(h)) } else { Err(bad_params("ECDSA")) };
+        let params_null = alg
+            .parameters
+            .as_ref()
+            .is_some_and(|p| p.tag() == der::Tag::Null && p.value().is_empty());
+        let bad_params = |what: &str| Error::AlgorithmMismatch {
+            detail: format!("{what} with unexpected parameters"),
+        };
+        let ecdsa = |h| {
+            if params_absent {
+                Ok(SignatureAlgorithm::Ecdsa(h))
+            } else {
+                Err(bad_params("ECDSA"))
+            }
+        };
         // RFC 4055: the parameters of the PKCS#1 v1.5 algorithms MUST be NULL; some encoders omit
         // them, which RFC 4055 asks verifiers to accept.
-        let rsa = |h| if params_absent || params_null { Ok(SignatureAlgorithm::RsaPkcs1(h)) } else { Err(bad_params("RSA PKCS#1")) };
+        let rsa = |h| {
+            if params_absent || params_null {
+                Ok(SignatureAlgorithm::RsaPkcs1(h))
+            } else {
+                Err(bad_params("RSA PKCS#1"))
+            }
+        };
         match alg.oid {
             oid::ECDSA_SHA256 => ecdsa(Hash::Sha256),
             oid::ECDSA_SHA384 => ecdsa(Hash::Sha384),
@@ -161,21 +178,36 @@ impl SignatureAlgorithm {
             oid::RSA_PSS => Self::pss(alg),
             oid::ED25519 if params_absent => Ok(SignatureAlgorithm::Ed25519),
             oid::ED25519 => Err(bad_params("Ed25519")),
-            oid::ECDSA_SHA1 | oid::RSA_SHA1 | oid::DSA_SHA1 => Err(Error::WeakSignatureAlgorithm { name: "SHA-1" }),
+            oid::ECDSA_SHA1 | oid::RSA_SHA1 | oid::DSA_SHA1 => {
+                Err(Error::WeakSignatureAlgorithm { name: "SHA-1" })
+            }
             oid::RSA_MD5 => Err(Error::WeakSignatureAlgorithm { name: "MD5" }),
             oid::RSA_MD2 => Err(Error::WeakSignatureAlgorithm { name: "MD2" }),
-            oid::DSA_SHA256 => Err(Error::UnsupportedKeyType { detail: "DSA signatures are not supported".into() }),
-            other => Err(Error::UnsupportedSignatureAlgorithm { oid: describe_oid(other) }),
+            oid::DSA_SHA256 => Err(Error::UnsupportedKeyType {
+                detail: "DSA signatures are not supported".into(),
+            }),
+            other => Err(Error::UnsupportedSignatureAlgorithm {
+                oid: describe_oid(other),
+            }),
         }
     }
 
     fn pss(alg: &AlgorithmIdentifierOwned) -> Result<Self, Error> {
-        let bad = |detail: &str| Error::UnsupportedSignatureAlgorithm { oid: format!("RSASSA-PSS ({detail})") };
-        let params = alg.parameters.as_ref().ok_or_else(|| bad("parameters missing"))?;
+        let bad = |detail: &str| Error::UnsupportedSignatureAlgorithm {
+            oid: format!("RSASSA-PSS ({detail})"),
+        };
+        let params = alg
+            .parameters
+            .as_ref()
+            .ok_or_else(|| bad("parameters missing"))?;
         let der = params.to_der().map_err(|_| bad("parameters unreadable"))?;
-        let p = rsa::pkcs1::RsaPssParams::<der::Any>::from_der(&der).map_err(|_| bad("parameters malformed"))?;
-        let hash = Hash::from_oid(p.hash.oid).ok_or_else(|| bad("hash must be SHA-256, SHA-384 or SHA-512"))?;
-        if p.mask_gen.oid != oid::MGF1 || p.mask_gen.parameters.as_ref().map(|h| h.oid) != Some(p.hash.oid) {
+        let p = rsa::pkcs1::RsaPssParams::<der::Any>::from_der(&der)
+            .map_err(|_| bad("parameters malformed"))?;
+        let hash = Hash::from_oid(p.hash.oid)
+            .ok_or_else(|| bad("hash must be SHA-256, SHA-384 or SHA-512"))?;
+        if p.mask_gen.oid != oid::MGF1
+            || p.mask_gen.parameters.as_ref().map(|h| h.oid) != Some(p.hash.oid)
+        {
             return Err(bad("MGF1 must use the same hash"));
         }
         if usize::from(p.salt_len) != hash.len() {
@@ -188,7 +220,9 @@ impl SignatureAlgorithm {
     pub fn name(self) -> String {
         match self {
             SignatureAlgorithm::Ecdsa(h) => format!("ecdsa-with-{}", h.name()),
-            SignatureAlgorithm::RsaPkcs1(h) => format!("{}WithRSAEncryption", h.name().to_lowercase()),
+            SignatureAlgorithm::RsaPkcs1(h) => {
+                format!("{}WithRSAEncryption", h.name().to_lowercase())
+            }
             SignatureAlgorithm::RsaPss(h) => format!("rsassa-pss-{}", h.name()),
             SignatureAlgorithm::Ed25519 => "Ed25519".into(),
         }
@@ -220,18 +254,28 @@ pub enum PublicKey {
 impl PublicKey {
     /// Decode a SubjectPublicKeyInfo, refusing unsupported and weak keys with specific errors.
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, Error> {
-        let key_bytes = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| Error::UnsupportedKeyType { detail: "public key bit string has unused bits".into() })?;
-        let malformed = |what: &str| Error::UnsupportedKeyType { detail: format!("malformed {what} public key") };
+        let key_bytes =
+            spki.subject_public_key
+                .as_bytes()
+                .ok_or_else(|| Error::UnsupportedKeyType {
+                    detail: "public key bit string has unused bits".into(),
+                })?;
+        let malformed = |what: &str| Error::UnsupportedKeyType {
+            detail: format!("malformed {what} public key"),
+        };
         match spki.algorithm.oid {
             oid::EC_PUBLIC_KEY => {
-                let params = spki.algorithm.parameters.as_ref().ok_or_else(|| malformed("EC (no curve)"))?;
+                let params = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .ok_or_else(|| malformed("EC (no curve)"))?;
                 if params.tag() != der::Tag::ObjectIdentifier {
                     return Err(Error::ExplicitCurveParameters);
                 }
-                let curve = params.decode_as::<Oid>().map_err(|_| malformed("EC curve"))?;
+                let curve = params
+                    .decode_as::<Oid>()
+                    .map_err(|_| malformed("EC curve"))?;
                 match curve {
                     oid::P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
                         .map(PublicKey::P256)
@@ -239,20 +283,31 @@ impl PublicKey {
                     oid::P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
                         .map(PublicKey::P384)
                         .map_err(|_| malformed("P-384")),
-                    oid::P192 => Err(Error::UnsupportedKeyType { detail: "P-192 is too weak".into() }),
-                    oid::P224 => Err(Error::UnsupportedKeyType { detail: "P-224 is not supported".into() }),
-                    oid::P521 => Err(Error::UnsupportedKeyType { detail: "P-521 is not supported".into() }),
-                    other => Err(Error::UnsupportedKeyType { detail: format!("curve {}", describe_oid(other)) }),
+                    oid::P192 => Err(Error::UnsupportedKeyType {
+                        detail: "P-192 is too weak".into(),
+                    }),
+                    oid::P224 => Err(Error::UnsupportedKeyType {
+                        detail: "P-224 is not supported".into(),
+                    }),
+                    oid::P521 => Err(Error::UnsupportedKeyType {
+                        detail: "P-521 is not supported".into(),
+                    }),
+                    other => Err(Error::UnsupportedKeyType {
+                        detail: format!("curve {}", describe_oid(other)),
+                    }),
                 }
             }
             oid::RSA | oid::RSA_PSS => {
-                let k = rsa::pkcs1::RsaPublicKey::<UintRef<'_>>::from_der(key_bytes).map_err(|_| malformed("RSA"))?;
+                let k = rsa::pkcs1::RsaPublicKey::<UintRef<'_>>::from_der(key_bytes)
+                    .map_err(|_| malformed("RSA"))?;
                 let bits = modulus_bits(k.modulus.as_bytes());
-                if bits < MIN_RSA_BITS || bits % 8 != 0 {
+                if bits < MIN_RSA_BITS || !bits.is_multiple_of(8) {
                     return Err(Error::WeakKey { bits });
                 }
                 if bits > MAX_RSA_BITS {
-                    return Err(Error::UnsupportedKeyType { detail: format!("RSA keys over {MAX_RSA_BITS} bits ({bits})") });
+                    return Err(Error::UnsupportedKeyType {
+                        detail: format!("RSA keys over {MAX_RSA_BITS} bits ({bits})"),
+                    });
                 }
                 let key = rsa::RsaPublicKey::try_from(k).map_err(|_| malformed("RSA"))?;
                 Ok(PublicKey::Rsa(Box::new(key), bits))
@@ -262,11 +317,19 @@ impl PublicKey {
                     return Err(malformed("Ed25519"));
                 }
                 let bytes: &[u8; 32] = key_bytes.try_into().map_err(|_| malformed("Ed25519"))?;
-                ed25519_dalek::VerifyingKey::from_bytes(bytes).map(PublicKey::Ed25519).map_err(|_| malformed("Ed25519"))
+                ed25519_dalek::VerifyingKey::from_bytes(bytes)
+                    .map(PublicKey::Ed25519)
+                    .map_err(|_| malformed("Ed25519"))
             }
-            oid::DSA => Err(Error::UnsupportedKeyType { detail: "DSA keys are not supported".into() }),
-            oid::ED448 => Err(Error::UnsupportedKeyType { detail: "Ed448 keys are not supported".into() }),
-            other => Err(Error::UnsupportedKeyType { detail: describe_oid(other) }),
+            oid::DSA => Err(Error::UnsupportedKeyType {
+                detail: "DSA keys are not supported".into(),
+            }),
+            oid::ED448 => Err(Error::UnsupportedKeyType {
+                detail: "Ed448 keys are not supported".into(),
+            }),
+            other => Err(Error::UnsupportedKeyType {
+                detail: describe_oid(other),
+            }),
         }
     }
 
@@ -296,11 +359,13 @@ impl PublicKey {
         match (self, alg) {
             (PublicKey::P256(k), SignatureAlgorithm::Ecdsa(h @ (Hash::Sha256 | Hash::Sha384))) => {
                 let sig = p256::ecdsa::Signature::from_der(sig).map_err(|_| Error::BadSignature)?;
-                k.verify_prehash(&h.digest(msg), &sig).map_err(|_| Error::BadSignature)
+                k.verify_prehash(&h.digest(msg), &sig)
+                    .map_err(|_| Error::BadSignature)
             }
             (PublicKey::P384(k), SignatureAlgorithm::Ecdsa(h @ (Hash::Sha256 | Hash::Sha384))) => {
                 let sig = p384::ecdsa::Signature::from_der(sig).map_err(|_| Error::BadSignature)?;
-                k.verify_prehash(&h.digest(msg), &sig).map_err(|_| Error::BadSignature)
+                k.verify_prehash(&h.digest(msg), &sig)
+                    .map_err(|_| Error::BadSignature)
             }
             (PublicKey::Rsa(k, _), SignatureAlgorithm::RsaPkcs1(h)) => {
                 let scheme = match h {
@@ -308,19 +373,33 @@ impl PublicKey {
                     Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
                     Hash::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
                 };
-                k.verify(scheme, &h.digest(msg), sig).map_err(|_| Error::BadSignature)
+                k.verify(scheme, &h.digest(msg), sig)
+                    .map_err(|_| Error::BadSignature)
             }
             (PublicKey::Rsa(k, _), SignatureAlgorithm::RsaPss(h)) => {
                 let hashed = h.digest(msg);
                 let r = match h {
-                    Hash::Sha256 => k.verify(rsa::Pss::<sha2::Sha256>::new_with_salt(h.len()), &hashed, sig),
-                    Hash::Sha384 => k.verify(rsa::Pss::<sha2::Sha384>::new_with_salt(h.len()), &hashed, sig),
-                    Hash::Sha512 => k.verify(rsa::Pss::<sha2::Sha512>::new_with_salt(h.len()), &hashed, sig),
+                    Hash::Sha256 => k.verify(
+                        rsa::Pss::<sha2::Sha256>::new_with_salt(h.len()),
+                        &hashed,
+                        sig,
+                    ),
+                    Hash::Sha384 => k.verify(
+                        rsa::Pss::<sha2::Sha384>::new_with_salt(h.len()),
+                        &hashed,
+                        sig,
+                    ),
+                    Hash::Sha512 => k.verify(
+                        rsa::Pss::<sha2::Sha512>::new_with_salt(h.len()),
+                        &hashed,
+                        sig,
+                    ),
                 };
                 r.map_err(|_| Error::BadSignature)
             }
             (PublicKey::Ed25519(k), SignatureAlgorithm::Ed25519) => {
-                let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| Error::BadSignature)?;
+                let sig =
+                    ed25519_dalek::Signature::from_slice(sig).map_err(|_| Error::BadSignature)?;
                 k.verify_strict(msg, &sig).map_err(|_| Error::BadSignature)
             }
             (key, alg) => Err(Error::AlgorithmMismatch {
@@ -355,7 +434,10 @@ mod tests {
 
     #[test]
     fn weak_and_unknown_algorithms_are_named() {
-        let alg = |o: Oid| AlgorithmIdentifierOwned { oid: o, parameters: None };
+        let alg = |o: Oid| AlgorithmIdentifierOwned {
+            oid: o,
+            parameters: None,
+        };
         assert_eq!(
             SignatureAlgorithm::from_identifier(&alg(oid::ECDSA_SHA1)),
             Err(Error::WeakSignatureAlgorithm { name: "SHA-1" })
@@ -364,7 +446,10 @@ mod tests {
             SignatureAlgorithm::from_identifier(&alg(oid::RSA_MD5)),
             Err(Error::WeakSignatureAlgorithm { name: "MD5" })
         );
-        assert_eq!(SignatureAlgorithm::from_identifier(&alg(oid::ECDSA_SHA256)), Ok(SignatureAlgorithm::Ecdsa(Hash::Sha256)));
+        assert_eq!(
+            SignatureAlgorithm::from_identifier(&alg(oid::ECDSA_SHA256)),
+            Ok(SignatureAlgorithm::Ecdsa(Hash::Sha256))
+        );
         assert!(matches!(
             SignatureAlgorithm::from_identifier(&alg(oid::RSA_PSS)),
             Err(Error::UnsupportedSignatureAlgorithm { .. })

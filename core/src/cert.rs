@@ -111,9 +111,14 @@ impl Cert {
     /// certificate is used.
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
         if der.len() > MAX_CERT_BYTES {
-            return Err(Error::InputTooLarge { what: "certificate bytes", limit: MAX_CERT_BYTES });
+            return Err(Error::InputTooLarge {
+                what: "certificate bytes",
+                limit: MAX_CERT_BYTES,
+            });
         }
-        let malformed = |e: der::Error| Error::MalformedCertificate { detail: e.to_string() };
+        let malformed = |e: der::Error| Error::MalformedCertificate {
+            detail: e.to_string(),
+        };
         let inner = x509_cert::Certificate::from_der(der).map_err(malformed)?;
         let tbs_der = raw_tbs(der).map_err(malformed)?.to_vec();
         let tbs = inner.tbs_certificate();
@@ -223,7 +228,10 @@ impl Cert {
     }
     /// basicConstraints cA.
     pub fn is_ca(&self) -> bool {
-        self.ext.basic_constraints.as_ref().is_some_and(|(bc, _)| bc.ca)
+        self.ext
+            .basic_constraints
+            .as_ref()
+            .is_some_and(|(bc, _)| bc.ca)
     }
 
     /// Verify that `self` was signed by `issuer`'s key.
@@ -250,7 +258,10 @@ impl Cert {
                 detail: "is not a text string (UTF8String, PrintableString or IA5String)",
             })?;
             if found.is_some() {
-                return Err(Error::InvalidDeviceId { id: text, detail: "appears in more than one CN" });
+                return Err(Error::InvalidDeviceId {
+                    id: text,
+                    detail: "appears in more than one CN",
+                });
             }
             found = Some(text);
         }
@@ -281,7 +292,11 @@ impl Cert {
 
     /// All subjectAltName entries.
     pub fn sans(&self) -> &[GeneralName] {
-        self.ext.san.as_ref().map(|(v, _)| v.as_slice()).unwrap_or(&[])
+        self.ext
+            .san
+            .as_ref()
+            .map(|(v, _)| v.as_slice())
+            .unwrap_or(&[])
     }
 
     /// A summary for reports; `trust_anchor` marks the path's anchor.
@@ -328,10 +343,15 @@ pub fn hex_upper(bytes: &[u8]) -> String {
     s
 }
 
-/// The exact TBSCertificate TLV inside a certificate's DER.
-fn raw_tbs(der: &[u8]) -> der::Result<&[u8]> {
+/// The exact first element (TBSCertificate / TBSCertList) of a signed SEQUENCE, as encoded.
+pub(crate) fn raw_tbs(der: &[u8]) -> der::Result<&[u8]> {
     let mut r = SliceReader::new(der)?;
-    r.sequence(|seq| seq.tlv_bytes())
+    r.sequence(|seq| {
+        let tbs = seq.tlv_bytes()?;
+        seq.tlv_bytes()?; // signatureAlgorithm
+        seq.tlv_bytes()?; // signature
+        Ok(tbs)
+    })
 }
 
 /// Text of a DirectoryString-like attribute value.
@@ -339,14 +359,19 @@ pub(crate) fn directory_string(value: &der::Any) -> Option<String> {
     use der::{Tag, Tagged};
     let bytes = value.value();
     match value.tag() {
-        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::TeletexString | Tag::VisibleString => {
-            String::from_utf8(bytes.to_vec()).ok()
-        }
+        Tag::Utf8String
+        | Tag::PrintableString
+        | Tag::Ia5String
+        | Tag::TeletexString
+        | Tag::VisibleString => String::from_utf8(bytes.to_vec()).ok(),
         Tag::BmpString => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return None;
             }
-            let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            let units: Vec<u16> = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
             String::from_utf16(&units).ok()
         }
         _ => None,
@@ -357,12 +382,17 @@ fn decode_extensions(exts: &[x509_cert::ext::Extension]) -> Extensions {
     let mut out = Extensions::default();
     for e in exts {
         if out.present.contains(&e.extn_id) {
-            out.problem.get_or_insert(Error::DuplicateExtension { oid: crate::algorithms::describe_oid(e.extn_id) });
+            out.problem.get_or_insert(Error::DuplicateExtension {
+                oid: crate::algorithms::describe_oid(e.extn_id),
+            });
             continue;
         }
         out.present.push(e.extn_id);
         let value = e.extn_value.as_bytes();
-        let bad = |name: &'static str, err: der::Error| Error::InvalidExtension { name, detail: err.to_string() };
+        let bad = |name: &'static str, err: der::Error| Error::InvalidExtension {
+            name,
+            detail: err.to_string(),
+        };
         let result: Result<(), Error> = match e.extn_id {
             ext_oid::BASIC_CONSTRAINTS => BasicConstraints::from_der(value)
                 .map(|v| out.basic_constraints = Some((v, e.critical)))
@@ -371,7 +401,10 @@ fn decode_extensions(exts: &[x509_cert::ext::Extension]) -> Extensions {
                 .map_err(|err| bad("keyUsage", err))
                 .and_then(|v| {
                     if v.0.bits() == 0 {
-                        Err(Error::InvalidExtension { name: "keyUsage", detail: "no bit is set".into() })
+                        Err(Error::InvalidExtension {
+                            name: "keyUsage",
+                            detail: "no bit is set".into(),
+                        })
                     } else {
                         out.key_usage = Some(v);
                         Ok(())
@@ -381,7 +414,10 @@ fn decode_extensions(exts: &[x509_cert::ext::Extension]) -> Extensions {
                 .map_err(|err| bad("extKeyUsage", err))
                 .and_then(|v| {
                     if v.0.is_empty() {
-                        Err(Error::InvalidExtension { name: "extKeyUsage", detail: "it lists no purpose".into() })
+                        Err(Error::InvalidExtension {
+                            name: "extKeyUsage",
+                            detail: "it lists no purpose".into(),
+                        })
                     } else {
                         out.eku = Some(v.0);
                         Ok(())
@@ -391,7 +427,10 @@ fn decode_extensions(exts: &[x509_cert::ext::Extension]) -> Extensions {
                 .map_err(|err| bad("subjectAltName", err))
                 .and_then(|v| {
                     if v.0.is_empty() {
-                        Err(Error::InvalidExtension { name: "subjectAltName", detail: "it is empty".into() })
+                        Err(Error::InvalidExtension {
+                            name: "subjectAltName",
+                            detail: "it is empty".into(),
+                        })
                     } else {
                         out.san = Some((v.0, e.critical));
                         Ok(())
@@ -401,10 +440,12 @@ fn decode_extensions(exts: &[x509_cert::ext::Extension]) -> Extensions {
                 .map(|v| out.name_constraints = Some((v, e.critical)))
                 .map_err(|err| bad("nameConstraints", err)),
             // RFC 5280 4.2.1.1/4.2.1.2: key identifiers MUST be non-critical.
-            ext_oid::SKI | ext_oid::AKI | ext_oid::AIA if e.critical => Err(Error::InvalidExtension {
-                name: "key identifier or authorityInfoAccess",
-                detail: "it must not be critical".into(),
-            }),
+            ext_oid::SKI | ext_oid::AKI | ext_oid::AIA if e.critical => {
+                Err(Error::InvalidExtension {
+                    name: "key identifier or authorityInfoAccess",
+                    detail: "it must not be critical".into(),
+                })
+            }
             ext_oid::SKI => SubjectKeyIdentifier::from_der(value)
                 .map(|v| out.ski = Some(v.0.as_bytes().to_vec()))
                 .map_err(|err| bad("subjectKeyIdentifier", err)),
@@ -421,7 +462,10 @@ fn decode_extensions(exts: &[x509_cert::ext::Extension]) -> Extensions {
             }),
             // Understood well enough to accept when critical: policies are not enforced (no
             // caller asks for an explicit policy), and the others carry no constraint here.
-            ext_oid::POLICIES | ext_oid::POLICY_MAPPINGS | ext_oid::POLICY_CONSTRAINTS | ext_oid::INHIBIT_ANY_POLICY => Ok(()),
+            ext_oid::POLICIES
+            | ext_oid::POLICY_MAPPINGS
+            | ext_oid::POLICY_CONSTRAINTS
+            | ext_oid::INHIBIT_ANY_POLICY => Ok(()),
             _ => {
                 if e.critical && out.unknown_critical.is_none() {
                     out.unknown_critical = Some(e.extn_id);

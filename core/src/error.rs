@@ -166,12 +166,20 @@ impl ErrorCode {
             Self::PrivateKeyInInput => "a PRIVATE KEY block was given where certificates belong",
             Self::InputTooLarge => "a size, count or depth limit was exceeded",
             Self::NoCertificate => "the input holds no certificate",
-            Self::UnsupportedSignatureAlgorithm => "a signature algorithm chainproof does not support",
+            Self::UnsupportedSignatureAlgorithm => {
+                "a signature algorithm chainproof does not support"
+            }
             Self::WeakSignatureAlgorithm => "SHA-1 or MD5 signatures, refused as forgeable",
-            Self::UnsupportedKeyType => "a public key type chainproof does not support (DSA, P-192, ...)",
+            Self::UnsupportedKeyType => {
+                "a public key type chainproof does not support (DSA, P-192, ...)"
+            }
             Self::WeakKey => "an RSA key under 2048 bits, or a malformed key size",
-            Self::ExplicitCurveParameters => "an EC key with explicit curve parameters instead of a named curve",
-            Self::AlgorithmMismatch => "the signature algorithm does not fit the issuer's key, or the two signature fields differ",
+            Self::ExplicitCurveParameters => {
+                "an EC key with explicit curve parameters instead of a named curve"
+            }
+            Self::AlgorithmMismatch => {
+                "the signature algorithm does not fit the issuer's key, or the two signature fields differ"
+            }
             Self::BadSignature => "a signature does not verify with the issuer's key",
             Self::UnknownIssuer => "no path from the certificate to a trusted anchor",
             Self::BudgetExceeded => "path building gave up after its work budget",
@@ -189,17 +197,23 @@ impl ErrorCode {
             Self::NameConstraintViolation => "a name is outside a CA's name constraints",
             Self::InvalidSerial => "a serial number is zero, negative or longer than 20 bytes",
             Self::InvalidVersion => "a certificate version other than v3 where extensions need it",
-            Self::InvalidName => "an issuer or subject name is malformed or empty where it must not be",
+            Self::InvalidName => {
+                "an issuer or subject name is malformed or empty where it must not be"
+            }
             Self::NameMismatch => "the expected peer name is not among the leaf's names",
             Self::CaUsedAsLeaf => "a CA certificate presented as the end-entity certificate",
             Self::MissingDeviceId => "the leaf carries no device ID where one was expected",
-            Self::InvalidDeviceId => "the device ID has control characters, whitespace at its ends, or is not text",
+            Self::InvalidDeviceId => {
+                "the device ID has control characters, whitespace at its ends, or is not text"
+            }
             Self::DeviceIdMismatch => "the device ID differs from the expected one",
             Self::Revoked => "a certificate is listed in its issuer's CRL",
             Self::CrlExpired => "a CRL for an issuer in the path is past its nextUpdate",
             Self::CrlNotYetValid => "a CRL's thisUpdate is after the validation time",
             Self::CrlBadSignature => "a CRL is not signed by the issuer it names",
-            Self::CrlUnsupported => "a CRL uses a critical extension or scope chainproof cannot honour",
+            Self::CrlUnsupported => {
+                "a CRL uses a critical extension or scope chainproof cannot honour"
+            }
         }
     }
 }
@@ -245,7 +259,11 @@ pub enum Error {
     BadSignature,
     /// No issuer found. `same_name_wrong_key` counts candidates with the right name whose key did
     /// not verify; `candidates` counts all candidates seen.
-    UnknownIssuer { issuer: String, candidates: usize, same_name_wrong_key: usize },
+    UnknownIssuer {
+        issuer: String,
+        candidates: usize,
+        same_name_wrong_key: usize,
+    },
     /// Work budget exhausted.
     BudgetExceeded { what: &'static str, limit: usize },
     /// Chain longer than allowed.
@@ -263,7 +281,10 @@ pub enum Error {
     /// Leaf keyUsage lacks a required bit.
     KeyUsageNotAllowed { required: &'static str },
     /// EKU does not permit the purpose.
-    EkuNotAllowed { wanted: String, present: Vec<String> },
+    EkuNotAllowed {
+        wanted: String,
+        present: Vec<String>,
+    },
     /// Critical extension not understood.
     UnknownCriticalExtension { oid: String },
     /// Extension present twice.
@@ -279,7 +300,10 @@ pub enum Error {
     /// Bad issuer/subject name.
     InvalidName { detail: String },
     /// Expected peer name not present.
-    NameMismatch { expected: String, present: Vec<String> },
+    NameMismatch {
+        expected: String,
+        present: Vec<String>,
+    },
     /// A CA certificate given as the end entity.
     CaUsedAsLeaf,
     /// No device ID could be extracted.
@@ -289,7 +313,11 @@ pub enum Error {
     /// Device ID differs from the expected one.
     DeviceIdMismatch { expected: String, found: String },
     /// Serial listed in a CRL.
-    Revoked { serial: String, revoked_at: i64, reason: Option<String> },
+    Revoked {
+        serial: String,
+        revoked_at: i64,
+        reason: Option<String>,
+    },
     /// CRL nextUpdate < time.
     CrlExpired { next_update: i64, time: i64 },
     /// CRL thisUpdate > time.
@@ -404,64 +432,161 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MalformedInput { detail } => write!(f, "the input is not PEM or DER: {detail}"),
-            Self::MalformedCertificate { detail } => write!(f, "the certificate could not be decoded: {detail}"),
+            Self::MalformedCertificate { detail } => {
+                write!(f, "the certificate could not be decoded: {detail}")
+            }
             Self::MalformedCrl { detail } => write!(f, "the CRL could not be decoded: {detail}"),
-            Self::PrivateKeyInInput { label } => write!(f, "the input contains a private key ({label})"),
+            Self::PrivateKeyInInput { label } => {
+                write!(f, "the input contains a private key ({label})")
+            }
             Self::InputTooLarge { what, limit } => write!(f, "too large: {what} (limit {limit})"),
             Self::NoCertificate => write!(f, "no certificate found in the input"),
-            Self::UnsupportedSignatureAlgorithm { oid } => write!(f, "unsupported signature algorithm {oid}"),
-            Self::WeakSignatureAlgorithm { name } => write!(f, "signed with {name}, which is no longer secure"),
+            Self::UnsupportedSignatureAlgorithm { oid } => {
+                write!(f, "unsupported signature algorithm {oid}")
+            }
+            Self::WeakSignatureAlgorithm { name } => {
+                write!(f, "signed with {name}, which is no longer secure")
+            }
             Self::UnsupportedKeyType { detail } => write!(f, "unsupported public key: {detail}"),
-            Self::WeakKey { bits } => write!(f, "the RSA key has {bits} bits; at least 2048 (a multiple of 8) are required"),
-            Self::ExplicitCurveParameters => write!(f, "the EC key uses explicit curve parameters, not a named curve"),
-            Self::AlgorithmMismatch { detail } => write!(f, "signature algorithm mismatch: {detail}"),
-            Self::BadSignature => write!(f, "the signature does not verify with the issuer's public key"),
-            Self::UnknownIssuer { issuer, candidates, same_name_wrong_key } => {
+            Self::WeakKey { bits } => write!(
+                f,
+                "the RSA key has {bits} bits; at least 2048 (a multiple of 8) are required"
+            ),
+            Self::ExplicitCurveParameters => write!(
+                f,
+                "the EC key uses explicit curve parameters, not a named curve"
+            ),
+            Self::AlgorithmMismatch { detail } => {
+                write!(f, "signature algorithm mismatch: {detail}")
+            }
+            Self::BadSignature => write!(
+                f,
+                "the signature does not verify with the issuer's public key"
+            ),
+            Self::UnknownIssuer {
+                issuer,
+                candidates,
+                same_name_wrong_key,
+            } => {
                 if *candidates == 0 {
-                    write!(f, "the issuer \"{issuer}\" is neither trusted nor among the supplied intermediates")
+                    write!(
+                        f,
+                        "the issuer \"{issuer}\" is neither trusted nor among the supplied intermediates"
+                    )
                 } else if *same_name_wrong_key > 0 {
-                    write!(f, "{same_name_wrong_key} certificate(s) named \"{issuer}\" were found, but none has the key that signed this one")
+                    write!(
+                        f,
+                        "{same_name_wrong_key} certificate(s) named \"{issuer}\" were found, but none has the key that signed this one"
+                    )
                 } else {
-                    write!(f, "no path to a trusted anchor through the {candidates} candidate issuer(s) named \"{issuer}\"")
+                    write!(
+                        f,
+                        "no path to a trusted anchor through the {candidates} candidate issuer(s) named \"{issuer}\""
+                    )
                 }
             }
-            Self::BudgetExceeded { what, limit } => write!(f, "path building stopped after {limit} {what}"),
-            Self::PathTooLong { max_intermediates } => write!(f, "the chain needs more than {max_intermediates} intermediate(s)"),
-            Self::PathLenExceeded { path_len, below } => write!(f, "pathLenConstraint {path_len} allows {path_len} CA(s) below, but {below} follow"),
-            Self::Expired { not_after, time } => write!(f, "expired at {} (checked at {})", fmt_time(*not_after), fmt_time(*time)),
-            Self::NotYetValid { not_before, time } => write!(f, "not valid before {} (checked at {})", fmt_time(*not_before), fmt_time(*time)),
+            Self::BudgetExceeded { what, limit } => {
+                write!(f, "path building stopped after {limit} {what}")
+            }
+            Self::PathTooLong { max_intermediates } => write!(
+                f,
+                "the chain needs more than {max_intermediates} intermediate(s)"
+            ),
+            Self::PathLenExceeded { path_len, below } => write!(
+                f,
+                "pathLenConstraint {path_len} allows {path_len} CA(s) below, but {below} follow"
+            ),
+            Self::Expired { not_after, time } => write!(
+                f,
+                "expired at {} (checked at {})",
+                fmt_time(*not_after),
+                fmt_time(*time)
+            ),
+            Self::NotYetValid { not_before, time } => write!(
+                f,
+                "not valid before {} (checked at {})",
+                fmt_time(*not_before),
+                fmt_time(*time)
+            ),
             Self::NotACa => write!(f, "this certificate signs others but is not a CA"),
-            Self::MissingKeyCertSign => write!(f, "this CA's keyUsage does not allow signing certificates (keyCertSign)"),
-            Self::KeyUsageNotAllowed { required } => write!(f, "keyUsage does not include {required}"),
-            Self::EkuNotAllowed { wanted, present } => write!(f, "extendedKeyUsage allows [{}], not {wanted}", present.join(", ")),
+            Self::MissingKeyCertSign => write!(
+                f,
+                "this CA's keyUsage does not allow signing certificates (keyCertSign)"
+            ),
+            Self::KeyUsageNotAllowed { required } => {
+                write!(f, "keyUsage does not include {required}")
+            }
+            Self::EkuNotAllowed { wanted, present } => write!(
+                f,
+                "extendedKeyUsage allows [{}], not {wanted}",
+                present.join(", ")
+            ),
             Self::UnknownCriticalExtension { oid } => write!(f, "unknown critical extension {oid}"),
             Self::DuplicateExtension { oid } => write!(f, "extension {oid} appears more than once"),
-            Self::InvalidExtension { name, detail } => write!(f, "invalid {name} extension: {detail}"),
-            Self::NameConstraintViolation { name, detail } => write!(f, "name {name} violates name constraints: {detail}"),
+            Self::InvalidExtension { name, detail } => {
+                write!(f, "invalid {name} extension: {detail}")
+            }
+            Self::NameConstraintViolation { name, detail } => {
+                write!(f, "name {name} violates name constraints: {detail}")
+            }
             Self::InvalidSerial { detail } => write!(f, "invalid serial number: {detail}"),
             Self::InvalidVersion { detail } => write!(f, "invalid version: {detail}"),
             Self::InvalidName { detail } => write!(f, "invalid name: {detail}"),
             Self::NameMismatch { expected, present } => {
                 if present.is_empty() {
-                    write!(f, "expected name {expected}, but the certificate carries no subjectAltName")
+                    write!(
+                        f,
+                        "expected name {expected}, but the certificate carries no subjectAltName"
+                    )
                 } else {
-                    write!(f, "expected name {expected}, but the certificate is for [{}]", present.join(", "))
+                    write!(
+                        f,
+                        "expected name {expected}, but the certificate is for [{}]",
+                        present.join(", ")
+                    )
                 }
             }
-            Self::CaUsedAsLeaf => write!(f, "a CA certificate was given as the end-entity certificate"),
+            Self::CaUsedAsLeaf => write!(
+                f,
+                "a CA certificate was given as the end-entity certificate"
+            ),
             Self::MissingDeviceId { source } => write!(f, "no device ID in the {source}"),
             Self::InvalidDeviceId { id, detail } => write!(f, "the device ID {id:?} {detail}"),
-            Self::DeviceIdMismatch { expected, found } => write!(f, "the certificate is for device {found:?}, not {expected:?}"),
-            Self::Revoked { serial, revoked_at, reason } => {
-                write!(f, "serial {serial} was revoked at {}", fmt_time(*revoked_at))?;
+            Self::DeviceIdMismatch { expected, found } => write!(
+                f,
+                "the certificate is for device {found:?}, not {expected:?}"
+            ),
+            Self::Revoked {
+                serial,
+                revoked_at,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "serial {serial} was revoked at {}",
+                    fmt_time(*revoked_at)
+                )?;
                 if let Some(r) = reason {
                     write!(f, " ({r})")?;
                 }
                 Ok(())
             }
-            Self::CrlExpired { next_update, time } => write!(f, "the CRL's nextUpdate {} is before {}", fmt_time(*next_update), fmt_time(*time)),
-            Self::CrlNotYetValid { this_update, time } => write!(f, "the CRL's thisUpdate {} is after {}", fmt_time(*this_update), fmt_time(*time)),
-            Self::CrlBadSignature => write!(f, "the CRL's signature does not verify with the issuer's key"),
+            Self::CrlExpired { next_update, time } => write!(
+                f,
+                "the CRL's nextUpdate {} is before {}",
+                fmt_time(*next_update),
+                fmt_time(*time)
+            ),
+            Self::CrlNotYetValid { this_update, time } => write!(
+                f,
+                "the CRL's thisUpdate {} is after {}",
+                fmt_time(*this_update),
+                fmt_time(*time)
+            ),
+            Self::CrlBadSignature => write!(
+                f,
+                "the CRL's signature does not verify with the issuer's key"
+            ),
             Self::CrlUnsupported { detail } => write!(f, "unsupported CRL: {detail}"),
         }
     }
@@ -497,12 +622,22 @@ pub struct Failure {
 impl Failure {
     /// A failure not tied to a certificate.
     pub fn new(error: Error) -> Self {
-        Self { error, depth: None, subject: None, attempts: Vec::new() }
+        Self {
+            error,
+            depth: None,
+            subject: None,
+            attempts: Vec::new(),
+        }
     }
 
     /// A failure at a certificate.
     pub fn at(error: Error, depth: usize, subject: impl Into<String>) -> Self {
-        Self { error, depth: Some(depth), subject: Some(subject.into()), attempts: Vec::new() }
+        Self {
+            error,
+            depth: Some(depth),
+            subject: Some(subject.into()),
+            attempts: Vec::new(),
+        }
     }
 
     /// The stable code.
@@ -563,15 +698,27 @@ mod tests {
         for c in ErrorCode::ALL {
             assert!(seen.insert(c.as_str()), "duplicate code {c}");
             assert_eq!(ErrorCode::from_code(c.as_str()), Some(*c));
-            assert!(c.as_str().chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'));
+            assert!(
+                c.as_str()
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch == '-')
+            );
         }
     }
 
     #[test]
     fn missing_intermediate_hint_says_so() {
-        let e = Error::UnknownIssuer { issuer: "CN=Factory CA".into(), candidates: 0, same_name_wrong_key: 0 };
+        let e = Error::UnknownIssuer {
+            issuer: "CN=Factory CA".into(),
+            candidates: 0,
+            same_name_wrong_key: 0,
+        };
         assert!(e.hint().contains("did not send its intermediate"));
-        let e = Error::UnknownIssuer { issuer: "CN=Factory CA".into(), candidates: 1, same_name_wrong_key: 1 };
+        let e = Error::UnknownIssuer {
+            issuer: "CN=Factory CA".into(),
+            candidates: 1,
+            same_name_wrong_key: 1,
+        };
         assert!(e.hint().contains("right name"));
     }
 }

@@ -42,7 +42,10 @@ pub fn device_id(leaf: &Cert, source: IdentitySource) -> Result<Option<String>, 
         IdentitySource::None => return Ok(None),
         IdentitySource::SubjectCn => (leaf.common_name()?, "subject commonName"),
         IdentitySource::SanUri => (leaf.san_uris().into_iter().next(), "subjectAltName URI"),
-        IdentitySource::SanDns => (leaf.san_dns_names().into_iter().next(), "subjectAltName dNSName"),
+        IdentitySource::SanDns => (
+            leaf.san_dns_names().into_iter().next(),
+            "subjectAltName dNSName",
+        ),
     };
     let id = raw.ok_or(Error::MissingDeviceId { source: what })?;
     check_device_id(&id)?;
@@ -51,7 +54,12 @@ pub fn device_id(leaf: &Cert, source: IdentitySource) -> Result<Option<String>, 
 
 /// The rules a device ID must follow (shared with the fleet policy).
 pub fn check_device_id(id: &str) -> Result<(), Error> {
-    let bad = |detail: &'static str| Err(Error::InvalidDeviceId { id: id.to_owned(), detail });
+    let bad = |detail: &'static str| {
+        Err(Error::InvalidDeviceId {
+            id: id.to_owned(),
+            detail,
+        })
+    };
     if id.is_empty() {
         return bad("is empty");
     }
@@ -84,8 +92,18 @@ mod tests {
         let e = check_device_id("sensor-0001\n").unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidDeviceId);
         assert!(e.to_string().contains("trailing newline"));
-        assert!(check_device_id("a\0b").unwrap_err().to_string().contains("NUL"));
-        assert!(check_device_id(" x").unwrap_err().to_string().contains("whitespace"));
+        assert!(
+            check_device_id("a\0b")
+                .unwrap_err()
+                .to_string()
+                .contains("NUL")
+        );
+        assert!(
+            check_device_id(" x")
+                .unwrap_err()
+                .to_string()
+                .contains("whitespace")
+        );
         assert!(check_device_id("").is_err());
     }
 }

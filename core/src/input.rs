@@ -50,7 +50,10 @@ pub fn parse_crls(input: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
 
 fn split(input: &[u8], kind: Kind) -> Result<Vec<Vec<u8>>, Error> {
     if input.len() > MAX_INPUT_BYTES {
-        return Err(Error::InputTooLarge { what: "input bytes", limit: MAX_INPUT_BYTES });
+        return Err(Error::InputTooLarge {
+            what: "input bytes",
+            limit: MAX_INPUT_BYTES,
+        });
     }
     let trimmed = trim_ascii_start(input);
     let out = if trimmed.first() == Some(&0x30) {
@@ -61,7 +64,9 @@ fn split(input: &[u8], kind: Kind) -> Result<Vec<Vec<u8>>, Error> {
     if out.is_empty() {
         return Err(match kind {
             Kind::Certificate => Error::NoCertificate,
-            Kind::Crl => Error::MalformedCrl { detail: "no CRL found in the input".into() },
+            Kind::Crl => Error::MalformedCrl {
+                detail: "no CRL found in the input".into(),
+            },
         });
     }
     Ok(out)
@@ -76,11 +81,12 @@ fn trim_ascii_start(b: &[u8]) -> &[u8] {
 fn split_der(mut input: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     let mut out = Vec::new();
     while !input.is_empty() {
-        let total = der_object_len(input)
-            .map_err(|e| Error::MalformedInput { detail: format!("bad DER framing: {e}") })?;
-        let object = input
-            .get(..total)
-            .ok_or_else(|| Error::MalformedInput { detail: "DER object is truncated".into() })?;
+        let total = der_object_len(input).map_err(|e| Error::MalformedInput {
+            detail: format!("bad DER framing: {e}"),
+        })?;
+        let object = input.get(..total).ok_or_else(|| Error::MalformedInput {
+            detail: "DER object is truncated".into(),
+        })?;
         push_limited(&mut out, object.to_vec())?;
         input = &input[total..];
         // Trailing whitespace or NULs after the last object are a common artefact of transfers.
@@ -97,12 +103,15 @@ fn der_object_len(input: &[u8]) -> der::Result<usize> {
     let mut r = SliceReader::new(input)?;
     let header = der::Header::decode(&mut r)?;
     let total = (r.position() + header.length())?;
-    Ok(usize::try_from(total)?)
+    usize::try_from(total)
 }
 
 fn push_limited(out: &mut Vec<Vec<u8>>, der: Vec<u8>) -> Result<(), Error> {
     if out.len() >= MAX_CERTS {
-        return Err(Error::InputTooLarge { what: "objects in one input", limit: MAX_CERTS });
+        return Err(Error::InputTooLarge {
+            what: "objects in one input",
+            limit: MAX_CERTS,
+        });
     }
     out.push(der);
     Ok(())
@@ -118,9 +127,12 @@ fn split_pem(input: &[u8], kind: Kind) -> Result<Vec<Vec<u8>>, Error> {
     while let Some(start) = find(rest, BEGIN) {
         saw_block = true;
         let block = &rest[start..];
-        let label_end = find(&block[BEGIN.len()..], b"-----")
-            .ok_or_else(|| Error::MalformedInput { detail: "unterminated PEM header".into() })?;
-        let label = String::from_utf8_lossy(&block[BEGIN.len()..BEGIN.len() + label_end]).into_owned();
+        let label_end =
+            find(&block[BEGIN.len()..], b"-----").ok_or_else(|| Error::MalformedInput {
+                detail: "unterminated PEM header".into(),
+            })?;
+        let label =
+            String::from_utf8_lossy(&block[BEGIN.len()..BEGIN.len() + label_end]).into_owned();
         if label.contains("PRIVATE KEY") {
             return Err(Error::PrivateKeyInInput { label });
         }
@@ -131,16 +143,22 @@ fn split_pem(input: &[u8], kind: Kind) -> Result<Vec<Vec<u8>>, Error> {
         let pem = &block[..end];
         if !kind.labels().contains(&label.as_str()) {
             return Err(Error::MalformedInput {
-                detail: format!("unexpected PEM block \"{label}\" (expected {})", kind.labels()[0]),
+                detail: format!(
+                    "unexpected PEM block \"{label}\" (expected {})",
+                    kind.labels()[0]
+                ),
             });
         }
-        let (_, der) = der::pem::decode_vec(pem)
-            .map_err(|e| Error::MalformedInput { detail: format!("PEM block {label}: {e}") })?;
+        let (_, der) = der::pem::decode_vec(pem).map_err(|e| Error::MalformedInput {
+            detail: format!("PEM block {label}: {e}"),
+        })?;
         push_limited(&mut out, der)?;
         rest = &block[end..];
     }
     if !saw_block && !input.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(Error::MalformedInput { detail: "no PEM block and not DER".into() });
+        return Err(Error::MalformedInput {
+            detail: "no PEM block and not DER".into(),
+        });
     }
     Ok(out)
 }
@@ -157,25 +175,52 @@ mod tests {
     #[test]
     fn refuses_private_keys_and_garbage() {
         let pem = b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n";
-        assert_eq!(parse_certificates(pem).unwrap_err().code(), ErrorCode::PrivateKeyInInput);
+        assert_eq!(
+            parse_certificates(pem).unwrap_err().code(),
+            ErrorCode::PrivateKeyInInput
+        );
         let pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
-        assert_eq!(parse_certificates(pem).unwrap_err().code(), ErrorCode::PrivateKeyInInput);
-        assert_eq!(parse_certificates(b"hello").unwrap_err().code(), ErrorCode::MalformedInput);
-        assert_eq!(parse_certificates(b"").unwrap_err().code(), ErrorCode::NoCertificate);
-        assert_eq!(parse_certificates(&[0x30, 0x82, 0xff]).unwrap_err().code(), ErrorCode::MalformedInput);
-        assert_eq!(parse_certificates(&[0x30, 0x05, 0x01]).unwrap_err().code(), ErrorCode::MalformedInput);
+        assert_eq!(
+            parse_certificates(pem).unwrap_err().code(),
+            ErrorCode::PrivateKeyInInput
+        );
+        assert_eq!(
+            parse_certificates(b"hello").unwrap_err().code(),
+            ErrorCode::MalformedInput
+        );
+        assert_eq!(
+            parse_certificates(b"").unwrap_err().code(),
+            ErrorCode::NoCertificate
+        );
+        assert_eq!(
+            parse_certificates(&[0x30, 0x82, 0xff]).unwrap_err().code(),
+            ErrorCode::MalformedInput
+        );
+        assert_eq!(
+            parse_certificates(&[0x30, 0x05, 0x01]).unwrap_err().code(),
+            ErrorCode::MalformedInput
+        );
     }
 
     #[test]
     fn splits_concatenated_der_and_pem() {
         let der = [0x30, 0x03, 0x02, 0x01, 0x01, 0x30, 0x00];
         let v = parse_certificates(&der).unwrap();
-        assert_eq!(v, vec![vec![0x30, 0x03, 0x02, 0x01, 0x01], vec![0x30, 0x00]]);
+        assert_eq!(
+            v,
+            vec![vec![0x30, 0x03, 0x02, 0x01, 0x01], vec![0x30, 0x00]]
+        );
         let pem = "subject=CN=x\n-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n\
                    -----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n";
         let v = parse_certificates(pem.as_bytes()).unwrap();
-        assert_eq!(v, vec![vec![0x30, 0x00], vec![0x30, 0x03, 0x02, 0x01, 0x01]]);
+        assert_eq!(
+            v,
+            vec![vec![0x30, 0x00], vec![0x30, 0x03, 0x02, 0x01, 0x01]]
+        );
         let crl = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
-        assert_eq!(parse_crls(crl.as_bytes()).unwrap_err().code(), ErrorCode::MalformedInput);
+        assert_eq!(
+            parse_crls(crl.as_bytes()).unwrap_err().code(),
+            ErrorCode::MalformedInput
+        );
     }
 }

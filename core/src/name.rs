@@ -6,9 +6,9 @@ use std::net::IpAddr;
 
 use const_oid::ObjectIdentifier as Oid;
 use der::Encode;
+use x509_cert::ext::pkix::NameConstraints;
 use x509_cert::ext::pkix::constraints::name::GeneralSubtree;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::NameConstraints;
 
 use crate::cert::Cert;
 use crate::error::Error;
@@ -19,7 +19,10 @@ const EMAIL_ADDRESS: Oid = Oid::new_unwrap("1.2.840.113549.1.9.1");
 /// A name the caller expects the leaf to be valid for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(tag = "kind", content = "value", rename_all = "lowercase"))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "kind", content = "value", rename_all = "lowercase")
+)]
 pub enum PeerName {
     /// A DNS host name, matched against dNSName SANs (wildcards in the leftmost label).
     Dns(String),
@@ -32,10 +35,15 @@ pub enum PeerName {
 impl PeerName {
     /// Parse `dns:NAME`, `ip:ADDR` or `email:ADDR`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (kind, value) = s.split_once(':').ok_or_else(|| format!("{s:?}: expected dns:NAME, ip:ADDR or email:ADDR"))?;
+        let (kind, value) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?}: expected dns:NAME, ip:ADDR or email:ADDR"))?;
         match kind {
             "dns" => Ok(PeerName::Dns(value.to_owned())),
-            "ip" => value.parse().map(PeerName::Ip).map_err(|_| format!("{value:?} is not an IP address")),
+            "ip" => value
+                .parse()
+                .map(PeerName::Ip)
+                .map_err(|_| format!("{value:?} is not an IP address")),
             "email" => Ok(PeerName::Email(value.to_owned())),
             _ => Err(format!("{s:?}: the kind must be dns, ip or email")),
         }
@@ -80,8 +88,13 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
 /// Is `s` a syntactically valid dNSName SAN (LDH labels, an optional leftmost `*` label)?
 /// Underscores, empty labels, IP literals and non-ASCII are refused (RFC 5280 4.2.1.6, RFC 1034).
 pub fn valid_dns_san(s: &str) -> bool {
-    let body = s.strip_prefix("*.").unwrap_or(s);
-    valid_hostname(body) && body.parse::<std::net::Ipv4Addr>().is_err() && !(s.starts_with("*.") && !body.contains('.'))
+    let (wildcard, body) = match s.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    // A wildcard needs at least two labels after it ("*.com" is a public-suffix wildcard).
+    let wildcard_ok = !wildcard || body.contains('.');
+    wildcard_ok && valid_hostname(body) && body.parse::<std::net::Ipv4Addr>().is_err()
 }
 
 /// LDH host name: labels of 1-63 letters, digits and hyphens, not starting or ending with a
@@ -114,7 +127,12 @@ fn valid_email(s: &str) -> bool {
 /// Check the syntax of every SAN entry of a certificate.
 pub fn check_san_syntax(cert: &Cert) -> Result<(), Error> {
     for n in cert.sans() {
-        let bad = |detail: String| Err(Error::InvalidExtension { name: "subjectAltName", detail });
+        let bad = |detail: String| {
+            Err(Error::InvalidExtension {
+                name: "subjectAltName",
+                detail,
+            })
+        };
         match n {
             GeneralName::DnsName(s) if !valid_dns_san(s.as_str()) => {
                 return bad(format!("{:?} is not a valid DNS name", s.as_str()));
@@ -138,15 +156,58 @@ pub fn leaf_matches(leaf: &Cert, expected: &PeerName) -> Result<(), Error> {
     let sans = leaf.sans();
     let ok = sans.iter().any(|n| match (n, expected) {
         (GeneralName::DnsName(s), PeerName::Dns(want)) => dns_matches_pattern(s.as_str(), want),
-        (GeneralName::IpAddress(o), PeerName::Ip(want)) => ip_from_bytes(o.as_bytes()) == Some(*want),
+        (GeneralName::IpAddress(o), PeerName::Ip(want)) => {
+            ip_from_bytes(o.as_bytes()) == Some(*want)
+        }
         (GeneralName::Rfc822Name(s), PeerName::Email(want)) => email_equal(s.as_str(), want),
         _ => false,
     });
     if ok {
         Ok(())
     } else {
-        Err(Error::NameMismatch { expected: expected.to_string(), present: sans.iter().map(describe).collect() })
+        Err(Error::NameMismatch {
+            expected: expected.to_string(),
+            present: sans.iter().map(describe).collect(),
+        })
     }
+}
+
+/// CA/B Forum BR 7.1.4.3: a subject commonName holding an IP address must write it in its
+/// canonical form (dotted decimal; RFC 5952 for IPv6). Legacy clients that still match the CN
+/// read `0xC0A80101` or `192.168.001.001` as addresses the SAN never named.
+pub fn check_cn_ip_form(cert: &Cert) -> Result<(), Error> {
+    for atv in cert.x509().tbs_certificate().subject().iter() {
+        if atv.oid != crate::cert::CN {
+            continue;
+        }
+        let cn = crate::cert::directory_string(&atv.value).unwrap_or_default();
+        let hex_int = cn.len() > 2
+            && (cn.starts_with("0x") || cn.starts_with("0X"))
+            && cn[2..].bytes().all(|b| b.is_ascii_hexdigit());
+        let dotted =
+            cn.split('.').count() == 4 && cn.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        let colon = cn.contains(':')
+            && cn
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        let canonical = if dotted {
+            cn.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.to_string() == cn)
+        } else if colon {
+            cn.parse::<std::net::Ipv6Addr>()
+                .is_ok_and(|ip| ip.to_string() == cn)
+        } else {
+            !hex_int
+        };
+        if !canonical {
+            return Err(Error::InvalidName {
+                detail: format!(
+                    "the commonName {cn:?} is an IP address written in a non-canonical form"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn dns_matches_pattern(pattern: &str, name: &str) -> bool {
@@ -180,13 +241,20 @@ fn email_equal(a: &str, b: &str) -> bool {
 /// Validate a nameConstraints extension itself (RFC 5280 4.2.1.10 and the Web PKI profile):
 /// at least one non-empty subtree list, minimum 0, no maximum, well-formed bases.
 pub fn check_constraints_syntax(nc: &NameConstraints) -> Result<(), Error> {
-    let bad = |detail: String| Err(Error::InvalidExtension { name: "nameConstraints", detail });
+    let bad = |detail: String| {
+        Err(Error::InvalidExtension {
+            name: "nameConstraints",
+            detail,
+        })
+    };
     let permitted = nc.permitted_subtrees.as_deref().unwrap_or(&[]);
     let excluded = nc.excluded_subtrees.as_deref().unwrap_or(&[]);
     if permitted.is_empty() && excluded.is_empty() {
         return bad("neither permitted nor excluded subtrees".into());
     }
-    if nc.permitted_subtrees.as_ref().is_some_and(|v| v.is_empty()) || nc.excluded_subtrees.as_ref().is_some_and(|v| v.is_empty()) {
+    if nc.permitted_subtrees.as_ref().is_some_and(|v| v.is_empty())
+        || nc.excluded_subtrees.as_ref().is_some_and(|v| v.is_empty())
+    {
         return bad("an empty subtree list".into());
     }
     for st in permitted.iter().chain(excluded) {
@@ -269,12 +337,11 @@ fn constrained_names(cert: &Cert) -> Vec<GeneralName> {
     if !subject.is_empty() {
         names.push(GeneralName::DirectoryName(subject.clone()));
         for atv in subject.iter() {
-            if atv.oid == EMAIL_ADDRESS {
-                if let Some(text) = crate::cert::directory_string(&atv.value) {
-                    if let Ok(ia5) = der::asn1::Ia5String::new(&text) {
-                        names.push(GeneralName::Rfc822Name(ia5));
-                    }
-                }
+            if atv.oid == EMAIL_ADDRESS
+                && let Some(text) = crate::cert::directory_string(&atv.value)
+                && let Ok(ia5) = der::asn1::Ia5String::new(&text)
+            {
+                names.push(GeneralName::Rfc822Name(ia5));
             }
         }
     }
@@ -287,21 +354,37 @@ pub const MAX_NC_COMPARISONS: usize = 1 << 16;
 
 /// Check `cert`'s names against the constraints of the CA `constraining` (whose subject is
 /// `ca_subject`). `comparisons` is a running budget shared across the path.
-pub fn check_constraints(nc: &NameConstraints, cert: &Cert, comparisons: &mut usize) -> Result<(), Error> {
+pub fn check_constraints(
+    nc: &NameConstraints,
+    cert: &Cert,
+    comparisons: &mut usize,
+) -> Result<(), Error> {
     let names = constrained_names(cert);
     let permitted = nc.permitted_subtrees.as_deref().unwrap_or(&[]);
     let excluded = nc.excluded_subtrees.as_deref().unwrap_or(&[]);
     let cost = names.len().saturating_mul(permitted.len() + excluded.len());
     *comparisons = comparisons.saturating_add(cost);
     if *comparisons > MAX_NC_COMPARISONS {
-        return Err(Error::BudgetExceeded { what: "name-constraint comparisons", limit: MAX_NC_COMPARISONS });
+        return Err(Error::BudgetExceeded {
+            what: "name-constraint comparisons",
+            limit: MAX_NC_COMPARISONS,
+        });
     }
     for name in &names {
-        let violation = |detail: &str| Error::NameConstraintViolation { name: describe(name), detail: detail.to_owned() };
+        let violation = |detail: &str| Error::NameConstraintViolation {
+            name: describe(name),
+            detail: detail.to_owned(),
+        };
         for st in excluded {
             match matches_subtree(name, st) {
-                Match::Inside | Match::Partly => return Err(violation(&format!("excluded by {}", describe(&st.base)))),
-                Match::Unknown => return Err(violation("cannot be checked against an excluded subtree of its type")),
+                Match::Inside | Match::Partly => {
+                    return Err(violation(&format!("excluded by {}", describe(&st.base))));
+                }
+                Match::Unknown => {
+                    return Err(violation(
+                        "cannot be checked against an excluded subtree of its type",
+                    ));
+                }
                 Match::Outside | Match::OtherType => {}
             }
         }
@@ -314,7 +397,11 @@ pub fn check_constraints(nc: &NameConstraints, cert: &Cert, comparisons: &mut us
                     same_type = true;
                 }
                 Match::Outside | Match::Partly => same_type = true,
-                Match::Unknown => return Err(violation("cannot be checked against a permitted subtree of its type")),
+                Match::Unknown => {
+                    return Err(violation(
+                        "cannot be checked against a permitted subtree of its type",
+                    ));
+                }
                 Match::OtherType => {}
             }
         }
@@ -328,13 +415,21 @@ pub fn check_constraints(nc: &NameConstraints, cert: &Cert, comparisons: &mut us
 fn matches_subtree(name: &GeneralName, st: &GeneralSubtree) -> Match {
     let yes = |b: bool| if b { Match::Inside } else { Match::Outside };
     match (name, &st.base) {
-        (GeneralName::DnsName(n), GeneralName::DnsName(c)) => dns_in_subtree(n.as_str(), c.as_str()),
-        (GeneralName::IpAddress(n), GeneralName::IpAddress(c)) => yes(ip_in_subtree(n.as_bytes(), c.as_bytes())),
-        (GeneralName::Rfc822Name(n), GeneralName::Rfc822Name(c)) => yes(email_in_subtree(n.as_str(), c.as_str())),
-        (GeneralName::UniformResourceIdentifier(n), GeneralName::UniformResourceIdentifier(c)) => match uri_host(n.as_str()) {
-            Some(host) => yes(host_in_domain_constraint(host, c.as_str())),
-            None => Match::Unknown,
-        },
+        (GeneralName::DnsName(n), GeneralName::DnsName(c)) => {
+            dns_in_subtree(n.as_str(), c.as_str())
+        }
+        (GeneralName::IpAddress(n), GeneralName::IpAddress(c)) => {
+            yes(ip_in_subtree(n.as_bytes(), c.as_bytes()))
+        }
+        (GeneralName::Rfc822Name(n), GeneralName::Rfc822Name(c)) => {
+            yes(email_in_subtree(n.as_str(), c.as_str()))
+        }
+        (GeneralName::UniformResourceIdentifier(n), GeneralName::UniformResourceIdentifier(c)) => {
+            match uri_host(n.as_str()) {
+                Some(host) => yes(host_in_domain_constraint(host, c.as_str())),
+                None => Match::Unknown,
+            }
+        }
         (GeneralName::DirectoryName(n), GeneralName::DirectoryName(c)) => yes(dn_within(n, c)),
         (GeneralName::OtherName(_), GeneralName::OtherName(_))
         | (GeneralName::RegisteredId(_), GeneralName::RegisteredId(_))
@@ -356,7 +451,10 @@ fn dns_in_subtree(name: &str, constraint: &str) -> Match {
             if dns_suffix_match(base, constraint) {
                 // Every expansion x.base is under the constraint.
                 Match::Inside
-            } else if constraint.split_once('.').is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(base)) {
+            } else if constraint
+                .split_once('.')
+                .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(base))
+            {
                 // The constraint is one expansion (bar.base): the wildcard straddles it.
                 Match::Partly
             } else {
@@ -377,13 +475,18 @@ fn ip_in_subtree(addr: &[u8], constraint: &[u8]) -> bool {
         return false;
     }
     let (base, mask) = constraint.split_at(half);
-    addr.iter().zip(base).zip(mask).all(|((a, b), m)| a & m == b & m)
+    addr.iter()
+        .zip(base)
+        .zip(mask)
+        .all(|((a, b), m)| a & m == b & m)
 }
 
 /// rfc822Name constraints: `user@host` exact mailbox, `host` any mailbox at that host,
 /// `.domain` any mailbox at a host under that domain.
 fn email_in_subtree(email: &str, constraint: &str) -> bool {
-    let Some((local, host)) = email.rsplit_once('@') else { return false };
+    let Some((local, host)) = email.rsplit_once('@') else {
+        return false;
+    };
     if let Some((c_local, c_host)) = constraint.rsplit_once('@') {
         return local == c_local && host.eq_ignore_ascii_case(c_host);
     }
@@ -393,7 +496,9 @@ fn email_in_subtree(email: &str, constraint: &str) -> bool {
 /// `.domain` matches hosts strictly under it; `host` matches that host only.
 fn host_in_domain_constraint(host: &str, constraint: &str) -> bool {
     match constraint.strip_prefix('.') {
-        Some(domain) => host.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase())),
+        Some(domain) => host
+            .to_ascii_lowercase()
+            .ends_with(&format!(".{}", domain.to_ascii_lowercase())),
         None => host.eq_ignore_ascii_case(constraint),
     }
 }
@@ -402,7 +507,10 @@ fn host_in_domain_constraint(host: &str, constraint: &str) -> bool {
 fn uri_host(uri: &str) -> Option<&str> {
     let rest = uri.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
     let host = if host_port.starts_with('[') {
         return None; // IP-literal hosts cannot match a domain constraint
     } else {
@@ -415,7 +523,10 @@ fn uri_host(uri: &str) -> Option<&str> {
 fn dn_within(name: &x509_cert::name::Name, constraint: &x509_cert::name::Name) -> bool {
     let n: Vec<_> = name.iter_rdn().collect();
     let c: Vec<_> = constraint.iter_rdn().collect();
-    c.len() <= n.len() && c.iter().zip(&n).all(|(a, b)| a.to_der().ok() == b.to_der().ok())
+    c.len() <= n.len()
+        && c.iter()
+            .zip(&n)
+            .all(|(a, b)| a.to_der().ok() == b.to_der().ok())
 }
 
 #[cfg(test)]
@@ -446,11 +557,23 @@ mod tests {
 
     #[test]
     fn dns_constraints() {
-        assert_eq!(dns_in_subtree("foo.example.com", "example.com"), Match::Inside);
+        assert_eq!(
+            dns_in_subtree("foo.example.com", "example.com"),
+            Match::Inside
+        );
         assert_eq!(dns_in_subtree("example.com", "example.com"), Match::Inside);
-        assert_eq!(dns_in_subtree("fooexample.com", "example.com"), Match::Outside);
-        assert_eq!(dns_in_subtree("*.example.com", "bar.example.com"), Match::Partly);
-        assert_eq!(dns_in_subtree("*.example.com", "example.com"), Match::Inside);
+        assert_eq!(
+            dns_in_subtree("fooexample.com", "example.com"),
+            Match::Outside
+        );
+        assert_eq!(
+            dns_in_subtree("*.example.com", "bar.example.com"),
+            Match::Partly
+        );
+        assert_eq!(
+            dns_in_subtree("*.example.com", "example.com"),
+            Match::Inside
+        );
     }
 
     #[test]
@@ -469,8 +592,14 @@ mod tests {
 
     #[test]
     fn peer_name_parse() {
-        assert_eq!(PeerName::parse("dns:a.example").unwrap(), PeerName::Dns("a.example".into()));
-        assert!(matches!(PeerName::parse("ip:10.0.0.1").unwrap(), PeerName::Ip(_)));
+        assert_eq!(
+            PeerName::parse("dns:a.example").unwrap(),
+            PeerName::Dns("a.example".into())
+        );
+        assert!(matches!(
+            PeerName::parse("ip:10.0.0.1").unwrap(),
+            PeerName::Ip(_)
+        ));
         assert!(PeerName::parse("ip:nope").is_err());
         assert!(PeerName::parse("foo").is_err());
     }

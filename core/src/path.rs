@@ -84,37 +84,53 @@ pub fn verify_chain<B: AsRef<[u8]>>(
 ) -> Result<Report, Failure> {
     let leaf = Cert::from_der(leaf_der).map_err(|e| Failure::at(e, 0, "the device certificate"))?;
     if intermediates.len() > crate::input::MAX_CERTS {
-        return Err(Failure::new(Error::InputTooLarge { what: "intermediates", limit: crate::input::MAX_CERTS }));
+        return Err(Failure::new(Error::InputTooLarge {
+            what: "intermediates",
+            limit: crate::input::MAX_CERTS,
+        }));
     }
     // Undecodable intermediates cannot be issuers; they are skipped, like unrelated ones.
     let mut bag: Vec<Arc<Cert>> = Vec::new();
     for der in intermediates {
-        if let Ok(c) = Cert::from_der(der.as_ref()) {
-            if !store.is_anchor(&c) && c.sha256() != leaf.sha256() && !bag.iter().any(|b| b.sha256() == c.sha256()) {
-                bag.push(Arc::new(c));
-            }
+        if let Ok(c) = Cert::from_der(der.as_ref())
+            && !store.is_anchor(&c)
+            && c.sha256() != leaf.sha256()
+            && !bag.iter().any(|b| b.sha256() == c.sha256())
+        {
+            bag.push(Arc::new(c));
         }
     }
     verify_parsed(store, &leaf, &bag, opts)
 }
 
 /// [`verify_chain`] on already-decoded certificates (hosts that cache decoded intermediates).
-pub fn verify_parsed(store: &TrustStore, leaf: &Cert, bag: &[Arc<Cert>], opts: &VerifyOptions) -> Result<Report, Failure> {
+pub fn verify_parsed(
+    store: &TrustStore,
+    leaf: &Cert,
+    bag: &[Arc<Cert>],
+    opts: &VerifyOptions,
+) -> Result<Report, Failure> {
     let time = opts.time.0;
     let at_leaf = |e: Error| Failure::at(e, 0, leaf.subject().to_owned());
     // Path-independent leaf checks first: they fail the same way on every path.
-    profile::check_common(leaf, time).map_err(at_leaf)?;
+    profile::check_common(leaf, time, false).map_err(at_leaf)?;
     profile::check_leaf(leaf, &opts.purpose, &opts.required_key_usage).map_err(at_leaf)?;
     for want in &opts.peer_names {
         name::leaf_matches(leaf, want).map_err(at_leaf)?;
     }
     let device_id = identity::device_id(leaf, opts.identity).map_err(at_leaf)?;
-    if let (Some(expected), Some(found)) = (&opts.expected_device_id, &device_id) {
-        if expected != found {
-            return Err(at_leaf(Error::DeviceIdMismatch { expected: expected.clone(), found: found.clone() }));
-        }
+    if let (Some(expected), Some(found)) = (&opts.expected_device_id, &device_id)
+        && expected != found
+    {
+        return Err(at_leaf(Error::DeviceIdMismatch {
+            expected: expected.clone(),
+            found: found.clone(),
+        }));
     }
-    let max_intermediates = opts.max_intermediates.unwrap_or(MAX_INTERMEDIATES).min(MAX_INTERMEDIATES);
+    let max_intermediates = opts
+        .max_intermediates
+        .unwrap_or(MAX_INTERMEDIATES)
+        .min(MAX_INTERMEDIATES);
     let mut search = Search {
         store,
         bag,
@@ -127,7 +143,10 @@ pub fn verify_parsed(store: &TrustStore, leaf: &Cert, bag: &[Arc<Cert>], opts: &
         ca_checks: HashMap::new(),
         best: None,
     };
-    let mut path: Vec<Node> = vec![Node { cert: leaf, anchor: false }];
+    let mut path: Vec<Node> = vec![Node {
+        cert: leaf,
+        anchor: false,
+    }];
     match search.extend(&mut path) {
         Ok(Some(found)) => Ok(search.report(found, device_id)),
         Ok(None) => Err(search.failure(leaf)),
@@ -171,7 +190,9 @@ impl<'a> Search<'a> {
     /// Try to complete `path` (leaf first) to an anchor. `Ok(Some(path))` on success,
     /// `Ok(None)` when no path works, `Err` when the budget ran out.
     fn extend(&mut self, path: &mut Vec<Node<'a>>) -> Result<Option<Vec<Node<'a>>>, Error> {
-        let Some(child) = path.last().map(|n| n.cert) else { return Ok(None) };
+        let Some(child) = path.last().map(|n| n.cert) else {
+            return Ok(None);
+        };
         let depth = path.len();
         let mut any_candidate = false;
         let mut wrong_key = 0usize;
@@ -179,12 +200,16 @@ impl<'a> Search<'a> {
             any_candidate = true;
             self.candidates += 1;
             if self.candidates > MAX_CANDIDATES {
-                return Err(Error::BudgetExceeded { what: "candidate issuers", limit: MAX_CANDIDATES });
+                return Err(Error::BudgetExceeded {
+                    what: "candidate issuers",
+                    limit: MAX_CANDIDATES,
+                });
             }
             // Loops: the same certificate, or the same subject and key, twice in one path.
             if path.iter().any(|n| {
                 n.cert.sha256() == cand.sha256()
-                    || (n.cert.subject_der() == cand.subject_der() && n.cert.spki_der() == cand.spki_der())
+                    || (n.cert.subject_der() == cand.subject_der()
+                        && n.cert.spki_der() == cand.spki_der())
             }) {
                 continue;
             }
@@ -201,7 +226,10 @@ impl<'a> Search<'a> {
             };
             self.signatures += 1;
             if self.signatures > MAX_SIGNATURE_CHECKS {
-                return Err(Error::BudgetExceeded { what: "signature checks", limit: MAX_SIGNATURE_CHECKS });
+                return Err(Error::BudgetExceeded {
+                    what: "signature checks",
+                    limit: MAX_SIGNATURE_CHECKS,
+                });
             }
             if let Err(e) = child.verify_signed_by(key) {
                 if e == Error::BadSignature {
@@ -211,17 +239,25 @@ impl<'a> Search<'a> {
                 self.record(path, child, depth - 1, e);
                 continue;
             }
-            path.push(Node { cert: cand, anchor: is_anchor });
+            path.push(Node {
+                cert: cand,
+                anchor: is_anchor,
+            });
             if is_anchor {
                 match self.validate_path(path) {
                     Ok(()) => return Ok(Some(path.clone())),
                     Err((at, e)) => {
-                        let subject = path.get(at).map(|n| n.cert.subject().to_owned()).unwrap_or_default();
+                        let subject = path
+                            .get(at)
+                            .map(|n| n.cert.subject().to_owned())
+                            .unwrap_or_default();
                         self.note(path, at, subject, e);
                     }
                 }
             } else if self.intermediates_in(path) > self.max_intermediates {
-                let e = Error::PathTooLong { max_intermediates: self.max_intermediates };
+                let e = Error::PathTooLong {
+                    max_intermediates: self.max_intermediates,
+                };
                 self.note(path, depth, cand.subject().to_owned(), e);
             } else if let Some(found) = self.extend(path)? {
                 return Ok(Some(found));
@@ -230,7 +266,11 @@ impl<'a> Search<'a> {
         }
         if !any_candidate || wrong_key > 0 {
             let candidates = self.count_named(child);
-            let e = Error::UnknownIssuer { issuer: child.issuer().to_owned(), candidates, same_name_wrong_key: wrong_key };
+            let e = Error::UnknownIssuer {
+                issuer: child.issuer().to_owned(),
+                candidates,
+                same_name_wrong_key: wrong_key,
+            };
             // A dead end at the top of the path is worth reporting only if nothing went deeper.
             self.note(path, depth - 1, child.subject().to_owned(), e);
         }
@@ -239,7 +279,11 @@ impl<'a> Search<'a> {
 
     fn count_named(&self, child: &Cert) -> usize {
         self.store.anchors_named(child.issuer_der()).count()
-            + self.bag.iter().filter(|c| c.subject_der() == child.issuer_der()).count()
+            + self
+                .bag
+                .iter()
+                .filter(|c| c.subject_der() == child.issuer_der())
+                .count()
     }
 
     /// Candidate issuers of `child`: anchors first (shortest paths), then bag certificates,
@@ -256,7 +300,11 @@ impl<'a> Search<'a> {
             (Some(_), Some(_)) => 2,
             _ => 1,
         };
-        let mut anchors: Vec<&'a Cert> = self.store.anchors_named(child.issuer_der()).map(|a| a.as_ref()).collect();
+        let mut anchors: Vec<&'a Cert> = self
+            .store
+            .anchors_named(child.issuer_der())
+            .map(|a| a.as_ref())
+            .collect();
         anchors.sort_by_key(|c| rank(c));
         let mut inter: Vec<&'a Cert> = self
             .bag
@@ -265,7 +313,11 @@ impl<'a> Search<'a> {
             .map(|c| c.as_ref())
             .collect();
         inter.sort_by_key(|c| rank(c));
-        anchors.into_iter().map(|c| (c, true)).chain(inter.into_iter().map(|c| (c, false))).collect()
+        anchors
+            .into_iter()
+            .map(|c| (c, true))
+            .chain(inter.into_iter().map(|c| (c, false)))
+            .collect()
     }
 
     fn ca_check(&mut self, cert: &Cert, is_anchor: bool) -> Result<(), Error> {
@@ -273,7 +325,8 @@ impl<'a> Search<'a> {
         if let Some(r) = self.ca_checks.get(&key) {
             return r.clone();
         }
-        let r = profile::check_common(cert, self.opts.time.0).and_then(|()| profile::check_ca(cert, is_anchor, &self.opts.purpose));
+        let r = profile::check_common(cert, self.opts.time.0, is_anchor)
+            .and_then(|()| profile::check_ca(cert, is_anchor, &self.opts.purpose));
         self.ca_checks.insert(key, r.clone());
         r
     }
@@ -281,7 +334,10 @@ impl<'a> Search<'a> {
     /// Intermediates in the path that count against depth limits: not the leaf, not the
     /// anchor, not self-issued ones (RFC 5280 4.2.1.9).
     fn intermediates_in(&self, path: &[Node<'_>]) -> usize {
-        path.iter().skip(1).filter(|n| !n.anchor && !n.cert.is_self_issued()).count()
+        path.iter()
+            .skip(1)
+            .filter(|n| !n.anchor && !n.cert.is_self_issued())
+            .count()
     }
 
     /// Whole-path rules, once an anchor is reached: path length constraints, maximum depth,
@@ -290,16 +346,30 @@ impl<'a> Search<'a> {
         let n = path.len();
         let inters = self.intermediates_in(path);
         if inters > self.max_intermediates {
-            return Err((n - 1, Error::PathTooLong { max_intermediates: self.max_intermediates }));
+            return Err((
+                n - 1,
+                Error::PathTooLong {
+                    max_intermediates: self.max_intermediates,
+                },
+            ));
         }
         for (i, node) in path.iter().enumerate().skip(1) {
             // pathLenConstraint: non-self-issued intermediates strictly between it and the leaf.
-            if let Some((bc, _)) = &node.cert.extensions().basic_constraints {
-                if let Some(len) = bc.path_len_constraint {
-                    let below = path[1..i].iter().filter(|m| !m.cert.is_self_issued()).count();
-                    if below > usize::from(len) {
-                        return Err((i, Error::PathLenExceeded { path_len: u64::from(len), below }));
-                    }
+            if let Some((bc, _)) = &node.cert.extensions().basic_constraints
+                && let Some(len) = bc.path_len_constraint
+            {
+                let below = path[1..i]
+                    .iter()
+                    .filter(|m| !m.cert.is_self_issued())
+                    .count();
+                if below > usize::from(len) {
+                    return Err((
+                        i,
+                        Error::PathLenExceeded {
+                            path_len: u64::from(len),
+                            below,
+                        },
+                    ));
                 }
             }
             if let Some((nc, _)) = &node.cert.extensions().name_constraints {
@@ -308,14 +378,16 @@ impl<'a> Search<'a> {
                     if j > 0 && sub.cert.is_self_issued() {
                         continue;
                     }
-                    name::check_constraints(nc, sub.cert, &mut self.nc_comparisons).map_err(|e| (j, e))?;
+                    name::check_constraints(nc, sub.cert, &mut self.nc_comparisons)
+                        .map_err(|e| (j, e))?;
                 }
             }
         }
         let crls = self.store.crls();
         if !crls.is_empty() {
             for i in 0..n - 1 {
-                crls.check(path[i].cert, path[i + 1].cert, self.opts.time.0).map_err(|e| (i, e))?;
+                crls.check(path[i].cert, path[i + 1].cert, self.opts.time.0)
+                    .map_err(|e| (i, e))?;
             }
         }
         Ok(())
@@ -328,11 +400,16 @@ impl<'a> Search<'a> {
     fn note(&mut self, path: &[Node<'_>], depth: usize, subject: String, error: Error) {
         let len = path.len();
         if self.attempts.len() < MAX_ATTEMPTS_REPORTED {
-            let mut subjects: Vec<String> = path.iter().map(|n| n.cert.subject().to_owned()).collect();
+            let mut subjects: Vec<String> =
+                path.iter().map(|n| n.cert.subject().to_owned()).collect();
             if depth >= len {
                 subjects.push(subject.clone());
             }
-            self.attempts.push(PathAttempt { subjects, code: error.code(), message: error.to_string() });
+            self.attempts.push(PathAttempt {
+                subjects,
+                code: error.code(),
+                message: error.to_string(),
+            });
         }
         // Prefer the failure that got furthest; among equals, the first, except that a
         // concrete error beats a generic unknown-issuer dead end.
@@ -342,7 +419,12 @@ impl<'a> Search<'a> {
             Some(b) => score > b.len,
         };
         if better {
-            self.best = Some(Best { len: score, depth, subject, error });
+            self.best = Some(Best {
+                len: score,
+                depth,
+                subject,
+                error,
+            });
         }
     }
 
@@ -350,7 +432,11 @@ impl<'a> Search<'a> {
         let mut f = match self.best {
             Some(b) => Failure::at(b.error, b.depth, b.subject),
             None => Failure::at(
-                Error::UnknownIssuer { issuer: leaf.issuer().to_owned(), candidates: 0, same_name_wrong_key: 0 },
+                Error::UnknownIssuer {
+                    issuer: leaf.issuer().to_owned(),
+                    candidates: 0,
+                    same_name_wrong_key: 0,
+                },
                 0,
                 leaf.subject().to_owned(),
             ),
@@ -362,7 +448,11 @@ impl<'a> Search<'a> {
     fn report(&self, path: Vec<Node<'_>>, device_id: Option<String>) -> Report {
         let time = self.opts.time.0;
         let last = path.len() - 1;
-        let chain: Vec<_> = path.iter().enumerate().map(|(i, n)| n.cert.summary(i, i == last)).collect();
+        let chain: Vec<_> = path
+            .iter()
+            .enumerate()
+            .map(|(i, n)| n.cert.summary(i, i == last))
+            .collect();
         let leaf_not_after = path.first().map(|n| n.cert.not_after()).unwrap_or(time);
         let seconds_to_expiry = leaf_not_after.saturating_sub(time);
         let renewal_due = seconds_to_expiry <= self.opts.renewal_window_secs;
@@ -381,7 +471,11 @@ impl<'a> Search<'a> {
             if n.cert.not_after().saturating_sub(time) <= self.opts.renewal_window_secs {
                 warnings.push(Warning {
                     code: "ca-expiring",
-                    message: format!("CA \"{}\" expires on {}", n.cert.subject(), UnixTime(n.cert.not_after())),
+                    message: format!(
+                        "CA \"{}\" expires on {}",
+                        n.cert.subject(),
+                        UnixTime(n.cert.not_after())
+                    ),
                 });
             }
         }

@@ -79,7 +79,8 @@ impl Purpose {
 
     /// Whether the Web PKI (CA/Browser Forum) rules apply.
     pub fn is_server(&self) -> bool {
-        matches!(self, Purpose::Server) || matches!(self, Purpose::Ekus(v) if v.contains(&eku::SERVER_AUTH))
+        matches!(self, Purpose::Server)
+            || matches!(self, Purpose::Ekus(v) if v.contains(&eku::SERVER_AUTH))
     }
 }
 
@@ -87,27 +88,43 @@ fn eku_names(list: &[Oid]) -> Vec<String> {
     list.iter().map(|o| describe_oid(*o)).collect()
 }
 
-/// Rules for every certificate in a path, anchors included.
-pub fn check_common(cert: &Cert, time: i64) -> Result<(), Error> {
+/// Rules for every certificate in a path, anchors included. Anchors are trusted as configured,
+/// so the issuance rules that concern how their own issuer made them (serial number form,
+/// authority key identifier) are not applied to them.
+pub fn check_common(cert: &Cert, time: i64, is_anchor: bool) -> Result<(), Error> {
     let ext = cert.extensions();
     if let Some(problem) = &ext.problem {
         return Err(problem.clone());
     }
     if let Some(oid) = ext.unknown_critical {
-        return Err(Error::UnknownCriticalExtension { oid: describe_oid(oid) });
+        return Err(Error::UnknownCriticalExtension {
+            oid: describe_oid(oid),
+        });
     }
     if cert.version() != Version::V3 {
-        return Err(Error::InvalidVersion { detail: "only X.509 v3 certificates are accepted" });
+        return Err(Error::InvalidVersion {
+            detail: "only X.509 v3 certificates are accepted",
+        });
     }
-    check_serial(cert.serial())?;
+    if !is_anchor {
+        check_serial(cert.serial())?;
+    }
     if cert.not_before() > time {
-        return Err(Error::NotYetValid { not_before: cert.not_before(), time });
+        return Err(Error::NotYetValid {
+            not_before: cert.not_before(),
+            time,
+        });
     }
     if cert.not_after() < time {
-        return Err(Error::Expired { not_after: cert.not_after(), time });
+        return Err(Error::Expired {
+            not_after: cert.not_after(),
+            time,
+        });
     }
     if cert.x509().tbs_certificate().issuer().is_empty() {
-        return Err(Error::InvalidName { detail: "the issuer name is empty".into() });
+        return Err(Error::InvalidName {
+            detail: "the issuer name is empty".into(),
+        });
     }
     // RFC 5280 4.2.1.6: with an empty subject the SAN MUST be present and critical.
     if cert.x509().tbs_certificate().subject().is_empty() {
@@ -119,12 +136,19 @@ pub fn check_common(cert: &Cert, time: i64) -> Result<(), Error> {
                     detail: "it must be critical when the subject is empty".into(),
                 });
             }
-            None => return Err(Error::InvalidName { detail: "the subject is empty and there is no subjectAltName".into() }),
+            None => {
+                return Err(Error::InvalidName {
+                    detail: "the subject is empty and there is no subjectAltName".into(),
+                });
+            }
         }
     }
     if let Some((aki, _)) = &ext.aki {
         if aki.key_identifier.is_none() {
-            return Err(Error::InvalidExtension { name: "authorityKeyIdentifier", detail: "it has no keyIdentifier".into() });
+            return Err(Error::InvalidExtension {
+                name: "authorityKeyIdentifier",
+                detail: "it has no keyIdentifier".into(),
+            });
         }
         if aki.authority_cert_issuer.is_some() || aki.authority_cert_serial_number.is_some() {
             return Err(Error::InvalidExtension {
@@ -133,9 +157,12 @@ pub fn check_common(cert: &Cert, time: i64) -> Result<(), Error> {
             });
         }
     }
-    if !cert.is_self_issued() && ext.aki.is_none() {
+    if !is_anchor && !cert.is_self_issued() && ext.aki.is_none() {
         // RFC 5280 4.2.1.1: MUST be present in all but self-signed certificates.
-        return Err(Error::InvalidExtension { name: "authorityKeyIdentifier", detail: "it is missing".into() });
+        return Err(Error::InvalidExtension {
+            name: "authorityKeyIdentifier",
+            detail: "it is missing".into(),
+        });
     }
     cert.public_key()?;
     name::check_san_syntax(cert)?;
@@ -145,14 +172,24 @@ pub fn check_common(cert: &Cert, time: i64) -> Result<(), Error> {
 /// RFC 5280 4.1.2.2: positive, at most 20 octets.
 fn check_serial(serial: &[u8]) -> Result<(), Error> {
     if serial.first().is_some_and(|b| b & 0x80 != 0) {
-        return Err(Error::InvalidSerial { detail: "it is negative" });
+        return Err(Error::InvalidSerial {
+            detail: "it is negative",
+        });
     }
     if serial.iter().all(|b| *b == 0) {
-        return Err(Error::InvalidSerial { detail: "it is zero" });
+        return Err(Error::InvalidSerial {
+            detail: "it is zero",
+        });
     }
-    let content = if serial.len() > 1 && serial[0] == 0 { &serial[1..] } else { serial };
+    let content = if serial.len() > 1 && serial[0] == 0 {
+        &serial[1..]
+    } else {
+        serial
+    };
     if content.len() > 20 {
-        return Err(Error::InvalidSerial { detail: "it is longer than 20 octets" });
+        return Err(Error::InvalidSerial {
+            detail: "it is longer than 20 octets",
+        });
     }
     Ok(())
 }
@@ -163,45 +200,59 @@ pub fn check_ca(cert: &Cert, is_anchor: bool, purpose: &Purpose) -> Result<(), E
     match &ext.basic_constraints {
         Some((bc, critical)) if bc.ca => {
             if !critical {
-                return Err(Error::InvalidExtension { name: "basicConstraints", detail: "it must be critical in a CA certificate".into() });
+                return Err(Error::InvalidExtension {
+                    name: "basicConstraints",
+                    detail: "it must be critical in a CA certificate".into(),
+                });
             }
         }
         _ => return Err(Error::NotACa),
     }
-    if let Some(ku) = &ext.key_usage {
-        if !ku.key_cert_sign() {
-            return Err(Error::MissingKeyCertSign);
-        }
+    if let Some(ku) = &ext.key_usage
+        && !ku.key_cert_sign()
+    {
+        return Err(Error::MissingKeyCertSign);
     }
     if ext.ski.is_none() {
-        return Err(Error::InvalidExtension { name: "subjectKeyIdentifier", detail: "a CA certificate must carry one".into() });
+        return Err(Error::InvalidExtension {
+            name: "subjectKeyIdentifier",
+            detail: "a CA certificate must carry one".into(),
+        });
     }
     if cert.x509().tbs_certificate().subject().is_empty() {
-        return Err(Error::InvalidName { detail: "a CA's subject must not be empty".into() });
+        return Err(Error::InvalidName {
+            detail: "a CA's subject must not be empty".into(),
+        });
     }
     if let Some((nc, _)) = &ext.name_constraints {
         name::check_constraints_syntax(nc)?;
     }
     // A self-signed root's AKI, when present, must point at its own key.
-    if is_anchor && cert.is_self_issued() {
-        if let (Some((aki, _)), Some(ski)) = (&ext.aki, &ext.ski) {
-            if aki.key_identifier.as_ref().map(|k| k.as_bytes()) != Some(ski.as_slice()) {
-                return Err(Error::InvalidExtension {
-                    name: "authorityKeyIdentifier",
-                    detail: "a self-signed root's key identifier differs from its own".into(),
-                });
-            }
-        }
+    if is_anchor
+        && cert.is_self_issued()
+        && let (Some((aki, _)), Some(ski)) = (&ext.aki, &ext.ski)
+        && aki.key_identifier.as_ref().map(|k| k.as_bytes()) != Some(ski.as_slice())
+    {
+        return Err(Error::InvalidExtension {
+            name: "authorityKeyIdentifier",
+            detail: "a self-signed root's key identifier differs from its own".into(),
+        });
     }
     if let Some(list) = &ext.eku {
         // CA/B Forum: roots carry no EKU.
         if is_anchor && purpose.is_server() && cert.is_self_issued() {
-            return Err(Error::EkuNotAllowed { wanted: "no extendedKeyUsage in a root".into(), present: eku_names(list) });
+            return Err(Error::EkuNotAllowed {
+                wanted: "no extendedKeyUsage in a root".into(),
+                present: eku_names(list),
+            });
         }
         // An EKU in a CA restricts what it may issue for (the common reading of RFC 5280).
         for want in purpose.wanted() {
             if !list.contains(&want) && !list.contains(&eku::ANY) {
-                return Err(Error::EkuNotAllowed { wanted: describe_oid(want), present: eku_names(list) });
+                return Err(Error::EkuNotAllowed {
+                    wanted: describe_oid(want),
+                    present: eku_names(list),
+                });
             }
         }
     }
@@ -209,20 +260,39 @@ pub fn check_ca(cert: &Cert, is_anchor: bool, purpose: &Purpose) -> Result<(), E
 }
 
 /// Rules for the end-entity certificate.
-pub fn check_leaf(cert: &Cert, purpose: &Purpose, required_key_usage: &[String]) -> Result<(), Error> {
+pub fn check_leaf(
+    cert: &Cert,
+    purpose: &Purpose,
+    required_key_usage: &[String],
+) -> Result<(), Error> {
     let ext = cert.extensions();
     if cert.is_ca() {
-        return Err(Error::CaUsedAsLeaf);
+        // A device presenting a CA certificate as its identity is a provisioning mistake or an
+        // attack. For other purposes RFC 5280 allows a CA in leaf position, but only a
+        // consistent one (cA=TRUE goes with keyCertSign, 4.2.1.3 and 4.2.1.9).
+        if matches!(purpose, Purpose::Client)
+            || ext.key_usage.as_ref().is_some_and(|ku| !ku.key_cert_sign())
+        {
+            return Err(Error::CaUsedAsLeaf);
+        }
     }
     if ext.name_constraints.is_some() {
-        return Err(Error::InvalidExtension { name: "nameConstraints", detail: "only CA certificates may carry it".into() });
+        return Err(Error::InvalidExtension {
+            name: "nameConstraints",
+            detail: "only CA certificates may carry it".into(),
+        });
     }
     if let Some(ku) = &ext.key_usage {
-        if ku.key_cert_sign() {
-            return Err(Error::InvalidExtension { name: "keyUsage", detail: "keyCertSign is set in an end-entity certificate".into() });
+        if ku.key_cert_sign() && !cert.is_ca() {
+            return Err(Error::InvalidExtension {
+                name: "keyUsage",
+                detail: "keyCertSign is set in an end-entity certificate".into(),
+            });
         }
         if matches!(purpose, Purpose::Client) && !ku.digital_signature() {
-            return Err(Error::KeyUsageNotAllowed { required: "digitalSignature" });
+            return Err(Error::KeyUsageNotAllowed {
+                required: "digitalSignature",
+            });
         }
     }
     for bit in required_key_usage {
@@ -238,7 +308,9 @@ pub fn check_leaf(cert: &Cert, purpose: &Purpose, required_key_usage: &[String])
             (_, Some(_)) => false,
         };
         if !has {
-            return Err(Error::KeyUsageNotAllowed { required: static_bit(bit) });
+            return Err(Error::KeyUsageNotAllowed {
+                required: static_bit(bit),
+            });
         }
     }
     if let Some(list) = &ext.eku {
@@ -246,17 +318,37 @@ pub fn check_leaf(cert: &Cert, purpose: &Purpose, required_key_usage: &[String])
             // anyExtendedKeyUsage does not stand in for a named purpose: devices and servers
             // must be issued for what they do.
             if !list.contains(&want) {
-                return Err(Error::EkuNotAllowed { wanted: describe_oid(want), present: eku_names(list) });
+                return Err(Error::EkuNotAllowed {
+                    wanted: describe_oid(want),
+                    present: eku_names(list),
+                });
             }
         }
     }
     if purpose.is_server() {
         // CA/B Forum Baseline Requirements 7.1.2.7: subscriber certificates.
-        if cert.x509().tbs_certificate().extensions().is_some_and(|e| e.iter().any(|x| x.extn_id == crate::cert::ext_oid::EKU && x.critical)) {
-            return Err(Error::InvalidExtension { name: "extKeyUsage", detail: "it must not be critical in a server certificate".into() });
+        if cert.x509().tbs_certificate().extensions().is_some_and(|e| {
+            e.iter()
+                .any(|x| x.extn_id == crate::cert::ext_oid::EKU && x.critical)
+        }) {
+            return Err(Error::InvalidExtension {
+                name: "extKeyUsage",
+                detail: "it must not be critical in a server certificate".into(),
+            });
+        }
+        if ext.eku.as_ref().is_some_and(|l| l.contains(&eku::ANY)) {
+            return Err(Error::EkuNotAllowed {
+                wanted: "no anyExtendedKeyUsage in a server certificate".into(),
+                present: eku_names(ext.eku.as_deref().unwrap_or(&[])),
+            });
         }
         match &ext.san {
-            None => return Err(Error::NameMismatch { expected: "a subjectAltName".into(), present: vec![] }),
+            None => {
+                return Err(Error::NameMismatch {
+                    expected: "a subjectAltName".into(),
+                    present: vec![],
+                });
+            }
             Some((_, true)) if !cert.x509().tbs_certificate().subject().is_empty() => {
                 return Err(Error::InvalidExtension {
                     name: "subjectAltName",
@@ -265,6 +357,7 @@ pub fn check_leaf(cert: &Cert, purpose: &Purpose, required_key_usage: &[String])
             }
             _ => {}
         }
+        name::check_cn_ip_form(cert)?;
     }
     Ok(())
 }
@@ -289,8 +382,18 @@ mod tests {
     fn serial_rules() {
         assert!(check_serial(&[1]).is_ok());
         assert!(check_serial(&[0, 0x80]).is_ok());
-        assert_eq!(check_serial(&[0]), Err(Error::InvalidSerial { detail: "it is zero" }));
-        assert_eq!(check_serial(&[0x80]), Err(Error::InvalidSerial { detail: "it is negative" }));
+        assert_eq!(
+            check_serial(&[0]),
+            Err(Error::InvalidSerial {
+                detail: "it is zero"
+            })
+        );
+        assert_eq!(
+            check_serial(&[0x80]),
+            Err(Error::InvalidSerial {
+                detail: "it is negative"
+            })
+        );
         assert!(check_serial(&[0x01; 21]).is_err());
         let mut twenty_one = vec![0];
         twenty_one.extend([0x80; 20]);

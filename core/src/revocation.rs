@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use der::{Decode, Encode, Reader, SliceReader};
+use der::{Decode, Encode};
 use x509_cert::crl::CertificateList;
 
 use crate::algorithms::SignatureAlgorithm;
@@ -17,7 +17,7 @@ use crate::time::UnixTime;
 /// CRL extension OIDs (RFC 5280 section 5.2).
 mod crl_oid {
     use const_oid::ObjectIdentifier as Oid;
-        pub const CRL_NUMBER: Oid = Oid::new_unwrap("2.5.29.20");
+    pub const CRL_NUMBER: Oid = Oid::new_unwrap("2.5.29.20");
     pub const DELTA_CRL_INDICATOR: Oid = Oid::new_unwrap("2.5.29.27");
     pub const ISSUING_DISTRIBUTION_POINT: Oid = Oid::new_unwrap("2.5.29.28");
     pub const AKI: Oid = Oid::new_unwrap("2.5.29.35");
@@ -90,12 +90,12 @@ fn reason_name(code: u8) -> &'static str {
 impl Crl {
     /// Decode a DER CRL (strict DER through x509-cert) and index its serials.
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
-        let malformed = |e: der::Error| Error::MalformedCrl { detail: e.to_string() };
-        let crl = CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der).map_err(malformed)?;
-        let tbs_der = SliceReader::new(der)
-            .and_then(|mut r| r.sequence(|seq| seq.tlv_bytes()))
-            .map_err(malformed)?
-            .to_vec();
+        let malformed = |e: der::Error| Error::MalformedCrl {
+            detail: e.to_string(),
+        };
+        let crl =
+            CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der).map_err(malformed)?;
+        let tbs_der = crate::cert::raw_tbs(der).map_err(malformed)?.to_vec();
         let tbs = &crl.tbs_cert_list;
         let mut problem = None;
         let unsupported = |detail: String| Some(Error::CrlUnsupported { detail });
@@ -104,20 +104,30 @@ impl Crl {
             match ext.extn_id {
                 crl_oid::CRL_NUMBER => {
                     if ext.critical {
-                        problem = problem.or(unsupported("the cRLNumber extension is marked critical".into()));
+                        problem = problem.or(unsupported(
+                            "the cRLNumber extension is marked critical".into(),
+                        ));
                     }
                     match der::asn1::Uint::from_der(ext.extn_value.as_bytes()) {
                         Ok(n) => number = Some(hex_upper(n.as_bytes())),
-                        Err(_) => problem = problem.or(unsupported("the cRLNumber is malformed".into())),
+                        Err(_) => {
+                            problem = problem.or(unsupported("the cRLNumber is malformed".into()))
+                        }
                     }
                 }
-                crl_oid::DELTA_CRL_INDICATOR => problem = problem.or(unsupported("delta CRLs are not supported".into())),
+                crl_oid::DELTA_CRL_INDICATOR => {
+                    problem = problem.or(unsupported("delta CRLs are not supported".into()))
+                }
                 crl_oid::ISSUING_DISTRIBUTION_POINT => {
-                    problem = problem.or(unsupported("partitioned CRLs (issuingDistributionPoint) are not supported".into()))
+                    problem = problem.or(unsupported(
+                        "partitioned CRLs (issuingDistributionPoint) are not supported".into(),
+                    ))
                 }
                 crl_oid::AKI | crl_oid::FRESHEST_CRL | crl_oid::AIA => {}
                 other if ext.critical => {
-                    problem = problem.or(unsupported(format!("unknown critical CRL extension {other}")));
+                    problem = problem.or(unsupported(format!(
+                        "unknown critical CRL extension {other}"
+                    )));
                 }
                 _ => {}
             }
@@ -127,7 +137,9 @@ impl Crl {
             problem = problem.or(unsupported("the CRL has no cRLNumber".into()));
         }
         if crl.signature_algorithm != tbs.signature {
-            problem = problem.or(Some(Error::AlgorithmMismatch { detail: "CRL signature algorithm fields differ".into() }));
+            problem = problem.or(Some(Error::AlgorithmMismatch {
+                detail: "CRL signature algorithm fields differ".into(),
+            }));
         }
         let mut revoked = HashMap::new();
         for entry in tbs.revoked_certificates.as_deref().unwrap_or(&[]) {
@@ -141,24 +153,35 @@ impl Crl {
                     }
                     crl_oid::INVALIDITY_DATE => {}
                     crl_oid::CERTIFICATE_ISSUER if ext.critical => {
-                        problem = problem.or(unsupported("indirect CRLs (certificateIssuer) are not supported".into()));
+                        problem = problem.or(unsupported(
+                            "indirect CRLs (certificateIssuer) are not supported".into(),
+                        ));
                     }
                     other if ext.critical => {
-                        problem = problem.or(unsupported(format!("unknown critical CRL entry extension {other}")));
+                        problem = problem.or(unsupported(format!(
+                            "unknown critical CRL entry extension {other}"
+                        )));
                     }
                     _ => {}
                 }
             }
             revoked.insert(
                 entry.serial_number.as_bytes().to_vec(),
-                RevokedEntry { revoked_at: UnixTime::from_x509(&entry.revocation_date).0, reason },
+                RevokedEntry {
+                    revoked_at: UnixTime::from_x509(&entry.revocation_date).0,
+                    reason,
+                },
             );
         }
         Ok(Crl {
             issuer_der: tbs.issuer.to_der().map_err(malformed)?,
             issuer: tbs.issuer.to_string(),
             tbs_der,
-            signature: crl.signature.as_bytes().map(<[u8]>::to_vec).unwrap_or_default(),
+            signature: crl
+                .signature
+                .as_bytes()
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
             sig_alg: SignatureAlgorithm::from_identifier(&crl.signature_algorithm),
             this_update: UnixTime::from_x509(&tbs.this_update).0,
             next_update: tbs.next_update.as_ref().map(|t| UnixTime::from_x509(t).0),
@@ -201,21 +224,28 @@ impl Crl {
         if let Some(p) = &self.problem {
             return Err(p.clone());
         }
-        if let Some(ku) = &issuer.extensions().key_usage {
-            if !ku.crl_sign() {
-                return Err(Error::CrlUnsupported {
-                    detail: "the issuer's keyUsage does not allow signing CRLs (cRLSign)".into(),
-                });
-            }
+        if let Some(ku) = &issuer.extensions().key_usage
+            && !ku.crl_sign()
+        {
+            return Err(Error::CrlUnsupported {
+                detail: "the issuer's keyUsage does not allow signing CRLs (cRLSign)".into(),
+            });
         }
         let key = issuer.public_key().map_err(|_| Error::CrlBadSignature)?;
         let alg = self.sig_alg.clone()?;
-        key.verify(alg, &self.tbs_der, &self.signature).map_err(|_| Error::CrlBadSignature)?;
+        key.verify(alg, &self.tbs_der, &self.signature)
+            .map_err(|_| Error::CrlBadSignature)?;
         if self.this_update > time {
-            return Err(Error::CrlNotYetValid { this_update: self.this_update, time });
+            return Err(Error::CrlNotYetValid {
+                this_update: self.this_update,
+                time,
+            });
         }
         match self.next_update {
-            Some(next) if next < time => Err(Error::CrlExpired { next_update: next, time }),
+            Some(next) if next < time => Err(Error::CrlExpired {
+                next_update: next,
+                time,
+            }),
             _ => Ok(()),
         }
     }
@@ -230,12 +260,18 @@ pub struct CrlSet {
 impl CrlSet {
     /// Add a CRL.
     pub fn insert(&mut self, crl: Crl) {
-        self.by_issuer.entry(crl.issuer_der.clone()).or_default().push(crl);
+        self.by_issuer
+            .entry(crl.issuer_der.clone())
+            .or_default()
+            .push(crl);
     }
 
     /// CRLs issued under `issuer_name_der`.
     pub fn for_issuer(&self, issuer_name_der: &[u8]) -> &[Crl] {
-        self.by_issuer.get(issuer_name_der).map(Vec::as_slice).unwrap_or(&[])
+        self.by_issuer
+            .get(issuer_name_der)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Every CRL.

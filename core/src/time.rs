@@ -38,7 +38,10 @@ impl UnixTime {
     /// (`2024-01-01T00:00:00Z`, `2024-01-01T00:00:00.250+02:00`). Fractions round down.
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
+        if !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
             let int = s.split('.').next().unwrap_or("");
             return int
                 .parse::<i64>()
@@ -54,12 +57,29 @@ impl UnixTime {
         let b = s.as_bytes();
         let num = |r: core::ops::Range<usize>| -> Option<i64> {
             let part = s.get(r)?;
-            if part.bytes().all(|c| c.is_ascii_digit()) { part.parse().ok() } else { None }
+            if part.bytes().all(|c| c.is_ascii_digit()) {
+                part.parse().ok()
+            } else {
+                None
+            }
         };
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        if b.len() < 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || !matches!(b[10], b'T' | b't' | b' ')
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return None;
         }
-        let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+        let (y, mo, d, h, mi, se) = (
+            num(0..4)?,
+            num(5..7)?,
+            num(8..10)?,
+            num(11..13)?,
+            num(14..16)?,
+            num(17..19)?,
+        );
         if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
             return None;
         }
@@ -73,7 +93,10 @@ impl UnixTime {
         }
         let offset = match rest {
             "Z" | "z" => 0,
-            _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
+            _ if rest.len() == 6
+                && (rest.starts_with('+') || rest.starts_with('-'))
+                && &rest[3..4] == ":" =>
+            {
                 let oh = num(s.len() - 5..s.len() - 3)?;
                 let om = num(s.len() - 2..s.len())?;
                 let v = oh * 3600 + om * 60;
@@ -90,7 +113,12 @@ impl UnixTime {
         let days = self.0.div_euclid(86_400);
         let secs = self.0.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs / 60) % 60, secs % 60)
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            secs / 3600,
+            (secs / 60) % 60,
+            secs % 60
+        )
     }
 
     /// From an X.509 `Time` (UTCTime or GeneralizedTime).
@@ -112,12 +140,30 @@ mod tests {
 
     #[test]
     fn parses_both_forms_and_rounds_down() {
-        assert_eq!(UnixTime::parse("1700000000").unwrap(), UnixTime(1_700_000_000));
-        assert_eq!(UnixTime::parse("1700000000.9").unwrap(), UnixTime(1_700_000_000));
-        assert_eq!(UnixTime::parse("1970-01-01T00:00:00Z").unwrap(), UnixTime(0));
-        assert_eq!(UnixTime::parse("2024-01-01T00:00:00+00:00").unwrap(), UnixTime(1_704_067_200));
-        assert_eq!(UnixTime::parse("2024-01-01T00:00:00.999Z").unwrap(), UnixTime(1_704_067_200));
-        assert_eq!(UnixTime::parse("2024-01-01T02:00:00+02:00").unwrap(), UnixTime(1_704_067_200));
+        assert_eq!(
+            UnixTime::parse("1700000000").unwrap(),
+            UnixTime(1_700_000_000)
+        );
+        assert_eq!(
+            UnixTime::parse("1700000000.9").unwrap(),
+            UnixTime(1_700_000_000)
+        );
+        assert_eq!(
+            UnixTime::parse("1970-01-01T00:00:00Z").unwrap(),
+            UnixTime(0)
+        );
+        assert_eq!(
+            UnixTime::parse("2024-01-01T00:00:00+00:00").unwrap(),
+            UnixTime(1_704_067_200)
+        );
+        assert_eq!(
+            UnixTime::parse("2024-01-01T00:00:00.999Z").unwrap(),
+            UnixTime(1_704_067_200)
+        );
+        assert_eq!(
+            UnixTime::parse("2024-01-01T02:00:00+02:00").unwrap(),
+            UnixTime(1_704_067_200)
+        );
         assert!(UnixTime::parse("yesterday").is_err());
         assert!(UnixTime::parse("2024-13-01T00:00:00Z").is_err());
     }
@@ -127,7 +173,10 @@ mod tests {
         assert_eq!(UnixTime(1_704_067_200).to_rfc3339(), "2024-01-01T00:00:00Z");
         assert_eq!(UnixTime(0).to_string(), "1970-01-01T00:00:00Z");
         for t in [0, 951_782_400, 1_704_067_199, 4_102_444_800] {
-            assert_eq!(UnixTime::parse(&UnixTime(t).to_rfc3339()).unwrap(), UnixTime(t));
+            assert_eq!(
+                UnixTime::parse(&UnixTime(t).to_rfc3339()).unwrap(),
+                UnixTime(t)
+            );
         }
     }
 }

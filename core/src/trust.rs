@@ -52,7 +52,10 @@ impl TrustStore {
         }
         let idx = self.anchors.len();
         self.by_sha256.insert(*cert.sha256(), idx);
-        self.by_subject.entry(cert.subject_der().to_vec()).or_default().push(idx);
+        self.by_subject
+            .entry(cert.subject_der().to_vec())
+            .or_default()
+            .push(idx);
         self.anchors.push(Arc::new(cert));
         true
     }
