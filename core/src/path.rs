@@ -232,11 +232,14 @@ impl<'a> Search<'a> {
                 });
             }
             if let Err(e) = child.verify_signed_by(key) {
-                if e == Error::BadSignature {
+                if e == Error::BadSignature && key_ids_differ(child, cand) {
+                    // A same-named CA with another key (a rollover or a decoy): not this one.
                     wrong_key += 1;
+                } else {
+                    // The key identifiers agree, so this was the issuer: the child's signature
+                    // is damaged or forged, and the child is at fault.
+                    self.record(path, child, depth - 1, e);
                 }
-                // The signature is the child's property: the child is at fault.
-                self.record(path, child, depth - 1, e);
                 continue;
             }
             path.push(Node {
@@ -489,5 +492,18 @@ impl<'a> Search<'a> {
             paths_tried: self.attempts.len() + 1,
             signatures_checked: self.signatures,
         }
+    }
+}
+
+/// Whether the child's authority key identifier names a key other than the candidate's.
+fn key_ids_differ(child: &Cert, candidate: &Cert) -> bool {
+    let aki = child
+        .extensions()
+        .aki
+        .as_ref()
+        .and_then(|(a, _)| a.key_identifier.as_ref());
+    match (aki, &candidate.extensions().ski) {
+        (Some(a), Some(s)) => a.as_bytes() != s.as_slice(),
+        _ => false,
     }
 }

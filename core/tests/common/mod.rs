@@ -1,3 +1,5 @@
+// Shared by several test targets; each uses a different part.
+#![allow(dead_code)]
 //! Helpers shared by the conformance and differential test targets.
 
 pub mod exceptions;
