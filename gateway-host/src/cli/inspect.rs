@@ -91,18 +91,18 @@ fn dump(path: &Path) -> Result<FileDump, UsageError> {
 fn crl_text(c: &CrlSummary) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "  CRL issued by {}", c.issuer);
-    let _ = writeln!(s, "      {:<11}{}", "this update", UnixTime(c.this_update));
+    let _ = writeln!(s, "      {:<11}{}", "thisUpdate", UnixTime(c.this_update));
     let next = c
         .next_update
         .map_or_else(|| "(none)".to_owned(), |t| UnixTime(t).to_string());
-    let _ = writeln!(s, "      {:<11}{next}", "next update");
+    let _ = writeln!(s, "      {:<11}{next}", "nextUpdate");
     let _ = writeln!(
         s,
         "      {:<11}{}",
         "number",
         c.number.as_deref().unwrap_or("(none)")
     );
-    let _ = writeln!(s, "      {:<11}{} entries", "revoked", c.revoked);
+    let _ = writeln!(s, "      {:<11}{} serial(s)", "revoked", c.revoked);
     if let Some(p) = &c.problem {
         let _ = writeln!(s, "      {:<11}{p}", "unusable");
     }
