@@ -155,3 +155,51 @@ fn fixtures_as_written_to_disk_verify_the_same_way() {
         assert_eq!(leaf_der, &f.leaf.der, "{}", f.name);
     }
 }
+
+/// Every supported algorithm, end to end through `verify_chain`: the list, each as the
+/// CA's signature over a device certificate.
+#[test]
+fn every_supported_signature_algorithm_verifies() {
+    use chainproof_testkit::{CertSpec, Dn, KeyKind, KeyPair, SigAlg};
+    let (nb, na) = (NOW - 86_400, NOW + 365 * 86_400);
+    let cases = [
+        (KeyKind::P256, SigAlg::EcdsaSha256, KeyKind::P256),
+        (KeyKind::P256, SigAlg::EcdsaSha384, KeyKind::P256),
+        (KeyKind::P384, SigAlg::EcdsaSha384, KeyKind::P384),
+        (KeyKind::P384, SigAlg::EcdsaSha256, KeyKind::Ed25519),
+        (KeyKind::Rsa2048, SigAlg::RsaPkcs1Sha256, KeyKind::Rsa2048),
+        (KeyKind::Rsa2048, SigAlg::RsaPkcs1Sha384, KeyKind::P256),
+        (KeyKind::Rsa2048, SigAlg::RsaPkcs1Sha512, KeyKind::P256),
+        (KeyKind::Rsa2048, SigAlg::RsaPssSha256, KeyKind::P256),
+        (KeyKind::Ed25519, SigAlg::Ed25519, KeyKind::P256),
+    ];
+    for (i, (ca_kind, alg, dev_kind)) in cases.into_iter().enumerate() {
+        let label = format!("alg-{i}");
+        let root = CertSpec::ca(
+            Dn::new().cn(format!("Root {label}")),
+            KeyPair::generate(ca_kind, 7, &label),
+            nb,
+            na,
+            None,
+        )
+        .with_sig_alg(alg)
+        .self_signed();
+        let dev_key = KeyPair::generate(dev_kind, 7, &format!("{label}-dev"));
+        let leaf = CertSpec::device(&format!("dev-{i}"), "Acme", "Sensors", dev_key, nb, na)
+            .with_sig_alg(alg)
+            .issued_by(&root);
+        let mut store = TrustStore::new();
+        store.add_anchor_der(&root.der).expect("anchor");
+        let r = verify_chain(
+            &store,
+            &leaf.der,
+            &[] as &[Vec<u8>],
+            &VerifyOptions::new(UnixTime(NOW)),
+        );
+        let report = r.unwrap_or_else(|e| panic!("{ca_kind:?} {alg:?} -> {dev_kind:?}: {e}"));
+        assert_eq!(
+            report.device_id.as_deref(),
+            Some(format!("dev-{i}").as_str())
+        );
+    }
+}
