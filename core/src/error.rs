@@ -59,6 +59,23 @@ pub enum ErrorCode {
     CrlNotYetValid,
     CrlBadSignature,
     CrlUnsupported,
+    // Proof of possession (challenge-response and TLS)
+    PopBadSignature,
+    PopSignatureFormat,
+    PopUnsupportedScheme,
+    PopExpired,
+    PopNotYetValid,
+    PopReplayed,
+    PopReplayGuardFull,
+    PopWrongAudience,
+    PopKeyUsage,
+    PopMalformedChallenge,
+    // Proof of possession of a CA key (verification certificates)
+    PopCodeMismatch,
+    PopCodeNotInCn,
+    PopCaUploaded,
+    PopWrongIssuer,
+    PopWrongCaKey,
 }
 
 impl ErrorCode {
@@ -104,6 +121,21 @@ impl ErrorCode {
         Self::CrlNotYetValid,
         Self::CrlBadSignature,
         Self::CrlUnsupported,
+        Self::PopBadSignature,
+        Self::PopSignatureFormat,
+        Self::PopUnsupportedScheme,
+        Self::PopExpired,
+        Self::PopNotYetValid,
+        Self::PopReplayed,
+        Self::PopReplayGuardFull,
+        Self::PopWrongAudience,
+        Self::PopKeyUsage,
+        Self::PopMalformedChallenge,
+        Self::PopCodeMismatch,
+        Self::PopCodeNotInCn,
+        Self::PopCaUploaded,
+        Self::PopWrongIssuer,
+        Self::PopWrongCaKey,
     ];
 
     /// The stable kebab-case code.
@@ -149,6 +181,21 @@ impl ErrorCode {
             Self::CrlNotYetValid => "crl-not-yet-valid",
             Self::CrlBadSignature => "crl-bad-signature",
             Self::CrlUnsupported => "crl-unsupported",
+            Self::PopBadSignature => "pop-bad-signature",
+            Self::PopSignatureFormat => "pop-signature-format",
+            Self::PopUnsupportedScheme => "pop-unsupported-scheme",
+            Self::PopExpired => "pop-expired",
+            Self::PopNotYetValid => "pop-not-yet-valid",
+            Self::PopReplayed => "pop-replayed",
+            Self::PopReplayGuardFull => "pop-replay-guard-full",
+            Self::PopWrongAudience => "pop-wrong-audience",
+            Self::PopKeyUsage => "pop-key-usage",
+            Self::PopMalformedChallenge => "pop-malformed-challenge",
+            Self::PopCodeMismatch => "pop-code-mismatch",
+            Self::PopCodeNotInCn => "pop-code-not-in-cn",
+            Self::PopCaUploaded => "pop-ca-uploaded",
+            Self::PopWrongIssuer => "pop-wrong-issuer",
+            Self::PopWrongCaKey => "pop-wrong-ca-key",
         }
     }
 
@@ -213,6 +260,39 @@ impl ErrorCode {
             Self::CrlBadSignature => "a CRL is not signed by the issuer it names",
             Self::CrlUnsupported => {
                 "a CRL uses a critical extension or scope chainproof cannot honour"
+            }
+            Self::PopBadSignature => {
+                "a proof-of-possession signature does not verify with the certificate's key"
+            }
+            Self::PopSignatureFormat => {
+                "a proof-of-possession signature is not in a form the certificate's key type uses"
+            }
+            Self::PopUnsupportedScheme => "a TLS signature scheme chainproof does not support",
+            Self::PopExpired => "the challenge's lifetime ended before the verification time",
+            Self::PopNotYetValid => "the challenge's issue time is after the verification time",
+            Self::PopReplayed => "the challenge was already answered (its nonce was used)",
+            Self::PopReplayGuardFull => {
+                "the replay guard holds its maximum of unexpired nonces and refuses new ones"
+            }
+            Self::PopWrongAudience => "the challenge names another verifier as its audience",
+            Self::PopKeyUsage => "the leaf's keyUsage does not allow digitalSignature",
+            Self::PopMalformedChallenge => {
+                "the challenge token or blob is damaged, or its fields are out of range"
+            }
+            Self::PopCodeMismatch => {
+                "the verification certificate's CN is not the verification code"
+            }
+            Self::PopCodeNotInCn => {
+                "the verification code is in another subject field than the CN, or the CN is missing"
+            }
+            Self::PopCaUploaded => {
+                "the CA certificate itself was given instead of a verification certificate"
+            }
+            Self::PopWrongIssuer => {
+                "the verification certificate's issuer is not the CA (e.g. it is self-signed)"
+            }
+            Self::PopWrongCaKey => {
+                "the verification certificate is not signed by the CA certificate's key"
             }
         }
     }
@@ -326,6 +406,46 @@ pub enum Error {
     CrlBadSignature,
     /// CRL has features we cannot honour.
     CrlUnsupported { detail: String },
+    /// A proof-of-possession signature does not verify. `key` is the key type, `algorithm` what
+    /// was tried (e.g. `ECDSA P-256 with SHA-256, DER`).
+    PopBadSignature {
+        key: &'static str,
+        algorithm: String,
+    },
+    /// A proof-of-possession signature cannot be in the form needed: `expected` names the form
+    /// and what requires it (the key type, or the text encoding), `found` what was given.
+    PopSignatureFormat { expected: String, found: String },
+    /// A TLS signature scheme that is unknown or not supported.
+    PopUnsupportedScheme { scheme: String },
+    /// The challenge expired: `time >= expires_at`.
+    PopExpired {
+        issued_at: i64,
+        expires_at: i64,
+        time: i64,
+    },
+    /// The challenge was issued after the verification time.
+    PopNotYetValid { issued_at: i64, time: i64 },
+    /// The challenge's nonce was already used; it is remembered until `expires_at`.
+    PopReplayed { expires_at: i64 },
+    /// The replay guard holds `capacity` unexpired nonces.
+    PopReplayGuardFull { capacity: usize },
+    /// The challenge was issued for another verifier.
+    PopWrongAudience { expected: String, found: String },
+    /// The leaf's keyUsage lacks digitalSignature.
+    PopKeyUsage,
+    /// The challenge token or blob cannot be decoded, or a field is out of range.
+    PopMalformedChallenge { detail: String },
+    /// The verification certificate's CN is not the code.
+    PopCodeMismatch { expected: String, found: String },
+    /// The code is not in the CN: `field` names where it was found (e.g. `O`), or is `None` when
+    /// the subject has no CN and the code is nowhere.
+    PopCodeNotInCn { field: Option<String> },
+    /// The "verification certificate" is the CA certificate itself.
+    PopCaUploaded,
+    /// The verification certificate's issuer is not the CA's subject.
+    PopWrongIssuer { issuer: String, ca_subject: String },
+    /// The verification certificate names the CA but another key signed it.
+    PopWrongCaKey,
 }
 
 impl Error {
@@ -372,6 +492,21 @@ impl Error {
             Self::CrlNotYetValid { .. } => ErrorCode::CrlNotYetValid,
             Self::CrlBadSignature => ErrorCode::CrlBadSignature,
             Self::CrlUnsupported { .. } => ErrorCode::CrlUnsupported,
+            Self::PopBadSignature { .. } => ErrorCode::PopBadSignature,
+            Self::PopSignatureFormat { .. } => ErrorCode::PopSignatureFormat,
+            Self::PopUnsupportedScheme { .. } => ErrorCode::PopUnsupportedScheme,
+            Self::PopExpired { .. } => ErrorCode::PopExpired,
+            Self::PopNotYetValid { .. } => ErrorCode::PopNotYetValid,
+            Self::PopReplayed { .. } => ErrorCode::PopReplayed,
+            Self::PopReplayGuardFull { .. } => ErrorCode::PopReplayGuardFull,
+            Self::PopWrongAudience { .. } => ErrorCode::PopWrongAudience,
+            Self::PopKeyUsage => ErrorCode::PopKeyUsage,
+            Self::PopMalformedChallenge { .. } => ErrorCode::PopMalformedChallenge,
+            Self::PopCodeMismatch { .. } => ErrorCode::PopCodeMismatch,
+            Self::PopCodeNotInCn { .. } => ErrorCode::PopCodeNotInCn,
+            Self::PopCaUploaded => ErrorCode::PopCaUploaded,
+            Self::PopWrongIssuer { .. } => ErrorCode::PopWrongIssuer,
+            Self::PopWrongCaKey => ErrorCode::PopWrongCaKey,
         }
     }
 
@@ -420,6 +555,23 @@ impl Error {
             Self::CrlNotYetValid { .. } => "The revocation list is from the future; check the clock here and at the CA.".into(),
             Self::CrlBadSignature => "The CRL was not signed by this CA's key (wrong CRL, or altered); download it again.".into(),
             Self::CrlUnsupported { .. } => "This CRL uses a feature chainproof cannot honour (delta or partitioned CRL); supply a full CRL.".into(),
+            Self::PopBadSignature { .. } => "The signature was not made by this certificate's private key over this challenge: the device may hold a copied certificate, or it signed another challenge or something else than the challenge bytes.".into(),
+            Self::PopSignatureFormat { expected, .. } => format!("Send {expected}; signatures travel as base64 or hex text (see docs/pop.md)."),
+            Self::PopUnsupportedScheme { .. } => "Use ecdsa_secp256r1_sha256, ecdsa_secp384r1_sha384, rsa_pss_rsae_sha256/384/512, rsa_pkcs1_sha256/384/512 or ed25519.".into(),
+            Self::PopExpired { .. } => "The device answered too late: issue a new challenge and have the device sign it at once (or check the verifier's clock).".into(),
+            Self::PopNotYetValid { .. } => "The challenge is dated in the future: check the clock of the verifier that issued it.".into(),
+            Self::PopReplayed { .. } => "Each challenge may be answered once; issue a fresh challenge for every attempt. A repeated answer may be a replay attack.".into(),
+            Self::PopReplayGuardFull { .. } => "Too many challenges are outstanding: wait for some to expire, shorten their lifetime, or raise the guard's capacity.".into(),
+            Self::PopWrongAudience { .. } => "The device answered a challenge issued by another verifier: request a challenge from this verifier and sign that one.".into(),
+            Self::PopKeyUsage => "This certificate's keyUsage forbids signing, so it cannot prove possession; re-issue it with digitalSignature.".into(),
+            Self::PopMalformedChallenge { .. } => "Pass the challenge token exactly as `chainproof pop challenge` printed it (one line of base64url).".into(),
+            Self::PopCodeMismatch { expected, found } if found.trim().eq_ignore_ascii_case(expected.trim()) => "The CN differs from the code only in case or spaces: the code must be copied exactly; re-create the verification certificate with -subj \"/CN=CODE\".".into(),
+            Self::PopCodeMismatch { .. } => "The CN must be the current verification code (codes are one-time; an older or another CA's code does not work). Re-create the CSR with -subj \"/CN=CODE\" and sign it with the CA.".into(),
+            Self::PopCodeNotInCn { field: Some(f) } => format!("The code is in the {f} field; it must be the Common Name: re-create the CSR with -subj \"/CN=CODE\"."),
+            Self::PopCodeNotInCn { field: None } => "The subject has no Common Name: re-create the CSR with -subj \"/CN=CODE\" and sign it with the CA.".into(),
+            Self::PopCaUploaded => "This is the CA certificate itself. Create a new certificate with CN=CODE signed by the CA key (openssl req ... -subj \"/CN=CODE\", then openssl x509 -req -CA ca.pem -CAkey ca.key) and upload that.".into(),
+            Self::PopWrongIssuer { issuer, .. } => format!("It was issued by {issuer} (self-signed, or by another CA): sign the CSR with the CA you are registering (openssl x509 -req -in v.csr -CA ca.pem -CAkey ca.key ...)."),
+            Self::PopWrongCaKey => "The CA key that signed it does not belong to this CA certificate: use the key that matches ca.pem (compare `openssl x509 -pubkey` with `openssl pkey -pubout`), or upload the CA certificate of that key.".into(),
         }
     }
 }
@@ -588,6 +740,74 @@ impl fmt::Display for Error {
                 "the CRL's signature does not verify with the issuer's key"
             ),
             Self::CrlUnsupported { detail } => write!(f, "unsupported CRL: {detail}"),
+            Self::PopBadSignature { key, algorithm } => write!(
+                f,
+                "the proof-of-possession signature does not verify with the certificate's {key} key ({algorithm})"
+            ),
+            Self::PopSignatureFormat { expected, found } => {
+                write!(f, "the signature must be {expected}, but it is {found}")
+            }
+            Self::PopUnsupportedScheme { scheme } => {
+                write!(f, "unsupported TLS signature scheme {scheme}")
+            }
+            Self::PopExpired {
+                expires_at, time, ..
+            } => write!(
+                f,
+                "the challenge expired at {} (checked at {})",
+                fmt_time(*expires_at),
+                fmt_time(*time)
+            ),
+            Self::PopNotYetValid { issued_at, time } => write!(
+                f,
+                "the challenge is issued at {}, after the verification time {}",
+                fmt_time(*issued_at),
+                fmt_time(*time)
+            ),
+            Self::PopReplayed { expires_at } => write!(
+                f,
+                "this challenge was already answered (its nonce is remembered until {})",
+                fmt_time(*expires_at)
+            ),
+            Self::PopReplayGuardFull { capacity } => write!(
+                f,
+                "the replay guard already holds {capacity} unexpired challenges"
+            ),
+            Self::PopWrongAudience { expected, found } => write!(
+                f,
+                "the challenge was issued for {found:?}, not for this verifier ({expected:?})"
+            ),
+            Self::PopKeyUsage => write!(
+                f,
+                "the certificate's keyUsage does not include digitalSignature"
+            ),
+            Self::PopMalformedChallenge { detail } => write!(f, "malformed challenge: {detail}"),
+            Self::PopCodeMismatch { expected, found } => write!(
+                f,
+                "the verification certificate's CN is {found:?}, not the code {expected:?}"
+            ),
+            Self::PopCodeNotInCn { field: Some(field) } => write!(
+                f,
+                "the verification code is in the subject's {field} field, not in its CN"
+            ),
+            Self::PopCodeNotInCn { field: None } => write!(
+                f,
+                "the verification certificate's subject has no CN (and no verification code)"
+            ),
+            Self::PopCaUploaded => write!(
+                f,
+                "the CA certificate itself was given, not a verification certificate"
+            ),
+            Self::PopWrongIssuer {
+                issuer, ca_subject, ..
+            } => write!(
+                f,
+                "the verification certificate is issued by \"{issuer}\", not by the CA \"{ca_subject}\""
+            ),
+            Self::PopWrongCaKey => write!(
+                f,
+                "the verification certificate names the CA as issuer but is not signed by the CA certificate's key"
+            ),
         }
     }
 }
