@@ -21,7 +21,7 @@ struct Cli {
     command: Command,
 }
 
-// Later issues add `pop`, `policy` and `gateway` here.
+// Later issues add `policy` and `gateway` here.
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate a device certificate chain against trust anchors (and CRLs).
@@ -30,6 +30,10 @@ enum Command {
     Inspect(cli::inspect::InspectArgs),
     /// Write generated example PKIs (good and broken device chains) to try the CLI on.
     Fixtures(cli::fixtures::FixturesArgs),
+    /// Proof of possession for devices: issue a challenge, answer it (simulator), verify it.
+    Pop(cli::pop::PopArgs),
+    /// Proof of possession of a CA key: verification codes and verification certificates.
+    Ca(cli::ca::CaArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => cli::verify::run(&args),
         Command::Inspect(args) => cli::inspect::run(&args),
         Command::Fixtures(args) => cli::fixtures::run(&args),
+        Command::Pop(args) => cli::pop::run(&args),
+        Command::Ca(args) => cli::ca::run(&args),
     };
     cli::finish(outcome)
 }

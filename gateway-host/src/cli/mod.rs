@@ -1,9 +1,11 @@
 //! The subcommands, their shared file reading and their exit codes.
 
+pub mod ca;
 pub mod files;
 pub mod fixtures;
 pub mod inspect;
 pub mod output;
+pub mod pop;
 pub mod verify;
 
 use std::fmt;
