@@ -4,11 +4,8 @@
 use std::path::PathBuf;
 
 use chainproof::pop::VERIFICATION_CODE_BYTES;
-use chainproof::{
-    Failure, UnixTime, VerificationReport, verification_code, verify_verification_certificate,
-};
+use chainproof::{UnixTime, verification_code, verify_verification_certificate};
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 use super::pop::os_random;
 use super::{Outcome, UsageError, emit, files, output, verify::now};
@@ -82,14 +79,6 @@ fn code(args: &CodeArgs) -> Result<Outcome, UsageError> {
     Ok(Outcome::Ok)
 }
 
-#[derive(Serialize)]
-struct JsonVerdict<'a> {
-    valid: bool,
-    reason: &'a str,
-    report: Option<&'a VerificationReport>,
-    error: Option<&'a Failure>,
-}
-
 fn verify_pop(args: &VerifyPopArgs) -> Result<Outcome, UsageError> {
     let ca = files::read(&args.ca, "the CA certificate")?;
     let cert = files::read(&args.cert, "the verification certificate")?;
@@ -99,23 +88,7 @@ fn verify_pop(args: &VerifyPopArgs) -> Result<Outcome, UsageError> {
     };
     let verdict = verify_verification_certificate(&ca, &args.code, &cert, at);
     if args.json {
-        let json = match &verdict {
-            Ok(report) => JsonVerdict {
-                valid: true,
-                reason: "ok",
-                report: Some(report),
-                error: None,
-            },
-            Err(failure) => JsonVerdict {
-                valid: false,
-                reason: failure.code().as_str(),
-                report: None,
-                error: Some(failure),
-            },
-        };
-        let text = serde_json::to_string_pretty(&json)
-            .map_err(|e| UsageError(format!("cannot encode the verdict as JSON: {e}")))?;
-        emit(&format!("{text}\n"));
+        emit(&output::json_verdict(&verdict)?);
     } else {
         match &verdict {
             Ok(r) => emit(&format!(

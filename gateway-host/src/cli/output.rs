@@ -115,6 +115,37 @@ pub fn rejected(f: &Failure) -> String {
     s
 }
 
+/// One JSON object for `--json`: `{"valid", "reason" (the code or "ok"), "report", "error"}`,
+/// the same shape for every command that gives a verdict.
+pub fn json_verdict<T: serde::Serialize>(
+    verdict: &Result<T, Failure>,
+) -> Result<String, super::UsageError> {
+    #[derive(serde::Serialize)]
+    struct JsonVerdict<'a, T> {
+        valid: bool,
+        reason: &'a str,
+        report: Option<&'a T>,
+        error: Option<&'a Failure>,
+    }
+    let json = match verdict {
+        Ok(report) => JsonVerdict {
+            valid: true,
+            reason: "ok",
+            report: Some(report),
+            error: None,
+        },
+        Err(failure) => JsonVerdict {
+            valid: false,
+            reason: failure.code().as_str(),
+            report: None,
+            error: Some(failure),
+        },
+    };
+    serde_json::to_string_pretty(&json)
+        .map(|text| format!("{text}\n"))
+        .map_err(|e| super::UsageError(format!("cannot encode the verdict as JSON: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

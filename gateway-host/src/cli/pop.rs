@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use base64ct::{Base64, Encoding};
 use chainproof::pop::DEFAULT_TTL_SECS;
 use chainproof::{
-    Challenge, Failure, PossessionReport, Proof, ReplayGuard, SignatureEncoding, TrustStore,
-    UnixTime, VerifyOptions, decode_signature_text, verify_possession,
+    Challenge, Failure, Proof, ReplayGuard, SignatureEncoding, TrustStore, UnixTime, VerifyOptions,
+    decode_signature_text, verify_possession,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -219,14 +219,6 @@ fn sign(args: &SignArgs) -> Result<Outcome, UsageError> {
     Ok(Outcome::Ok)
 }
 
-#[derive(Serialize)]
-struct JsonVerdict<'a> {
-    valid: bool,
-    reason: &'a str,
-    report: Option<&'a PossessionReport>,
-    error: Option<&'a Failure>,
-}
-
 fn load_store(trust: &[PathBuf], crls: &[PathBuf]) -> Result<TrustStore, UsageError> {
     let mut store = TrustStore::new();
     for path in trust {
@@ -286,23 +278,7 @@ fn verify(args: &PopVerifyArgs) -> Result<Outcome, UsageError> {
             )
         });
     if args.json {
-        let json = match &verdict {
-            Ok(report) => JsonVerdict {
-                valid: true,
-                reason: "ok",
-                report: Some(report),
-                error: None,
-            },
-            Err(failure) => JsonVerdict {
-                valid: false,
-                reason: failure.code().as_str(),
-                report: None,
-                error: Some(failure),
-            },
-        };
-        let text = serde_json::to_string_pretty(&json)
-            .map_err(|e| UsageError(format!("cannot encode the verdict as JSON: {e}")))?;
-        emit(&format!("{text}\n"));
+        emit(&output::json_verdict(&verdict)?);
     } else {
         match &verdict {
             Ok(r) => emit(&format!(

@@ -4,12 +4,10 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chainproof::{
-    Failure, IdentitySource, PeerName, Purpose, Report, TrustStore, UnixTime, VerifyOptions,
-    verify_chain,
+    IdentitySource, PeerName, Purpose, TrustStore, UnixTime, VerifyOptions, verify_chain,
 };
 use clap::{Args, ValueEnum};
 use const_oid::ObjectIdentifier;
-use serde::Serialize;
 
 use super::{Outcome, UsageError, emit, files, output};
 
@@ -131,15 +129,6 @@ fn parse_oid(s: &str) -> Result<ObjectIdentifier, String> {
         .map_err(|e| format!("{s:?} is not a dotted OID (e.g. 1.3.6.1.5.5.7.3.2): {e}"))
 }
 
-/// The `--json` verdict. `reason` is `ok` or the stable error code.
-#[derive(Serialize)]
-struct JsonVerdict<'a> {
-    valid: bool,
-    reason: &'a str,
-    report: Option<&'a Report>,
-    error: Option<&'a Failure>,
-}
-
 /// The CLI never decides anything itself: this is the whole input the core sees.
 struct Inputs {
     store: TrustStore,
@@ -216,23 +205,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, UsageError> {
     let inputs = load(args)?;
     let verdict = verify_chain(&inputs.store, &inputs.leaf, &inputs.bag, &inputs.options);
     if args.json {
-        let json = match &verdict {
-            Ok(report) => JsonVerdict {
-                valid: true,
-                reason: "ok",
-                report: Some(report),
-                error: None,
-            },
-            Err(failure) => JsonVerdict {
-                valid: false,
-                reason: failure.code().as_str(),
-                report: None,
-                error: Some(failure),
-            },
-        };
-        let text = serde_json::to_string_pretty(&json)
-            .map_err(|e| UsageError(format!("cannot encode the verdict as JSON: {e}")))?;
-        emit(&format!("{text}\n"));
+        emit(&output::json_verdict(&verdict)?);
     } else {
         match &verdict {
             Ok(report) => emit(&output::accepted(report)),
