@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use chainproof::{TrustStore, UnixTime, VerifyOptions, parse_certificates, verify_chain};
@@ -56,42 +55,6 @@ fn chainproof_verdict(f: &Fixture) -> Result<Option<String>, String> {
         .map_err(|e| e.code().to_string())
 }
 
-/// OpenSSL's verdict on the files `Fixture::write_to` wrote.
-fn openssl_verdict(f: &Fixture) -> (bool, String) {
-    let dir = fixture_dir().join(f.name);
-    let mut cmd = Command::new("openssl");
-    cmd.arg("verify")
-        .args([
-            "-partial_chain",
-            "-auth_level",
-            "2",
-            "-purpose",
-            "sslclient",
-        ])
-        .args(["-attime", &f.validation_time.to_string()])
-        .arg("-CAfile")
-        .arg(dir.join("anchors.pem"));
-    if !f.intermediates.is_empty() {
-        cmd.arg("-untrusted").arg(dir.join("intermediates.pem"));
-    }
-    if !f.crls.is_empty() {
-        cmd.arg("-crl_check");
-        for name in f.crl_file_names() {
-            cmd.arg("-CRLfile").arg(dir.join(name));
-        }
-    }
-    cmd.arg(dir.join("leaf.pem"));
-    let out = cmd
-        .output()
-        .expect("run the openssl CLI (Debian package `openssl`)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[test]
 fn every_fixture_gets_its_intended_verdict_and_code() {
     assert!(
@@ -123,7 +86,7 @@ fn openssl_agrees_except_where_listed() {
     let mut listed_used = Vec::new();
     for f in fixtures() {
         let ours = chainproof_verdict(f).is_ok();
-        let (theirs, text) = openssl_verdict(f);
+        let (theirs, text) = f.openssl_verify(&fixture_dir().join(f.name));
         let listed = exceptions.get(Oracle::Openssl, f.name);
         match (ours == theirs, listed) {
             (true, None) => {}

@@ -3,6 +3,7 @@
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -98,6 +99,49 @@ impl Fixture {
             "intermediate_count": self.intermediates.len(),
             "revoked_serials": self.crls.iter().flat_map(|c| c.revoked_serials_hex.clone()).collect::<Vec<_>>(),
         })
+    }
+
+    /// The OpenSSL CLI's verdict on the files [`Fixture::write_to`] wrote into `dir`, as an
+    /// independent oracle: `openssl verify -partial_chain -auth_level 2 -purpose sslclient`
+    /// at the fixture's time, with `-crl_check` when it has CRLs. `-auth_level 2` makes OpenSSL
+    /// refuse SHA-1 signatures and RSA-1024 keys, as chainproof does. Returns (valid, output).
+    pub fn openssl_verify(&self, dir: &Path) -> (bool, String) {
+        let mut cmd = Command::new("openssl");
+        cmd.arg("verify")
+            .args([
+                "-partial_chain",
+                "-auth_level",
+                "2",
+                "-purpose",
+                "sslclient",
+            ])
+            .args(["-attime", &self.validation_time.to_string()])
+            .arg("-CAfile")
+            .arg(dir.join("anchors.pem"));
+        if !self.intermediates.is_empty() {
+            cmd.arg("-untrusted").arg(dir.join("intermediates.pem"));
+        }
+        if !self.crls.is_empty() {
+            cmd.arg("-crl_check");
+            for name in self.crl_file_names() {
+                cmd.arg("-CRLfile").arg(dir.join(name));
+            }
+        }
+        cmd.arg(dir.join("leaf.pem"));
+        match cmd.output() {
+            Ok(out) => (
+                out.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            ),
+            Err(e) => (
+                false,
+                format!("cannot run the openssl CLI (Debian package `openssl`): {e}"),
+            ),
+        }
     }
 
     /// Write the fixture into `dir` (created if missing):

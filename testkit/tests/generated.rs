@@ -30,42 +30,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// `openssl verify` on a fixture directory written by `Fixture::write_to`. `-auth_level 2`
-/// makes OpenSSL refuse SHA-1 signatures and RSA-1024 keys, as chainproof does.
-fn openssl_verify(dir: &Path, f: &Fixture) -> (bool, String) {
-    let mut cmd = Command::new("openssl");
-    cmd.arg("verify")
-        .args([
-            "-partial_chain",
-            "-auth_level",
-            "2",
-            "-purpose",
-            "sslclient",
-        ])
-        .args(["-attime", &f.validation_time.to_string()])
-        .arg("-CAfile")
-        .arg(dir.join("anchors.pem"));
-    if !f.intermediates.is_empty() {
-        cmd.arg("-untrusted").arg(dir.join("intermediates.pem"));
-    }
-    if !f.crls.is_empty() {
-        cmd.arg("-crl_check");
-        for name in f.crl_file_names() {
-            cmd.arg("-CRLfile").arg(dir.join(name));
-        }
-    }
-    cmd.arg(dir.join("leaf.pem"));
-    let out = cmd
-        .output()
-        .expect("run the openssl CLI (install the `openssl` package)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 fn openssl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
         .args(args)
@@ -196,7 +160,7 @@ fn openssl_agrees_with_the_demo_fleet() {
     demo.write_to(&dir).expect("write the demo");
     assert_eq!(demo.devices.len(), 5);
     for d in &demo.devices {
-        let (ok, text) = openssl_verify(&dir.join("devices").join(d.name), d);
+        let (ok, text) = d.openssl_verify(&dir.join("devices").join(d.name));
         assert_eq!(ok, d.expect_valid, "{}: {text}", d.name);
     }
     let summary: serde_json::Value =
