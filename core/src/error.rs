@@ -76,6 +76,14 @@ pub enum ErrorCode {
     PopCaUploaded,
     PopWrongIssuer,
     PopWrongCaKey,
+    // Fleet policy (enrollments and deny lists)
+    PolicyInvalid,
+    EnrollmentDisabled,
+    DeviceDisabled,
+    DeviceIdPattern,
+    ThumbprintMismatch,
+    IssuerCompromised,
+    KeyTypeNotAllowed,
 }
 
 impl ErrorCode {
@@ -136,6 +144,13 @@ impl ErrorCode {
         Self::PopCaUploaded,
         Self::PopWrongIssuer,
         Self::PopWrongCaKey,
+        Self::PolicyInvalid,
+        Self::EnrollmentDisabled,
+        Self::DeviceDisabled,
+        Self::DeviceIdPattern,
+        Self::ThumbprintMismatch,
+        Self::IssuerCompromised,
+        Self::KeyTypeNotAllowed,
     ];
 
     /// The stable kebab-case code.
@@ -196,6 +211,13 @@ impl ErrorCode {
             Self::PopCaUploaded => "pop-ca-uploaded",
             Self::PopWrongIssuer => "pop-wrong-issuer",
             Self::PopWrongCaKey => "pop-wrong-ca-key",
+            Self::PolicyInvalid => "policy-invalid",
+            Self::EnrollmentDisabled => "enrollment-disabled",
+            Self::DeviceDisabled => "device-disabled",
+            Self::DeviceIdPattern => "device-id-pattern",
+            Self::ThumbprintMismatch => "thumbprint-mismatch",
+            Self::IssuerCompromised => "issuer-compromised",
+            Self::KeyTypeNotAllowed => "key-type-not-allowed",
         }
     }
 
@@ -294,6 +316,23 @@ impl ErrorCode {
             Self::PopWrongCaKey => {
                 "the verification certificate is not signed by the CA certificate's key"
             }
+            Self::PolicyInvalid => {
+                "the fleet policy file is malformed or names something that cannot be used"
+            }
+            Self::EnrollmentDisabled => {
+                "the device chains only through an enrollment group that is disabled"
+            }
+            Self::DeviceDisabled => "the device's individual enrollment is disabled",
+            Self::DeviceIdPattern => {
+                "the device ID does not match the enrollment group's device_id_pattern"
+            }
+            Self::ThumbprintMismatch => {
+                "the certificate's thumbprint is not one pinned by the device's individual enrollment"
+            }
+            Self::IssuerCompromised => {
+                "the certificate was issued by a CA marked compromised, on or after the cutoff"
+            }
+            Self::KeyTypeNotAllowed => "the device key type is not allowed by its enrollment group",
         }
     }
 }
@@ -446,6 +485,46 @@ pub enum Error {
     PopWrongIssuer { issuer: String, ca_subject: String },
     /// The verification certificate names the CA but another key signed it.
     PopWrongCaKey,
+    /// The fleet policy file is wrong; `line`/`column` are 1-based positions in the file, 0
+    /// when the problem has no position.
+    PolicyInvalid {
+        line: u32,
+        column: u32,
+        field: Option<&'static str>,
+        detail: String,
+    },
+    /// The only enrollment group whose anchors validate the chain is disabled.
+    EnrollmentDisabled { group: String },
+    /// The device's individual enrollment is disabled.
+    DeviceDisabled { device: String },
+    /// The device ID is outside the group's pattern.
+    DeviceIdPattern {
+        id: Box<str>,
+        pattern: Box<str>,
+        group: Box<str>,
+    },
+    /// The leaf is not one of the thumbprints pinned for the device; `kind` is `SHA-256` or
+    /// `SHA-1`, the kind of the pinned thumbprint(s) it was compared with.
+    ThumbprintMismatch {
+        device: Box<str>,
+        kind: &'static str,
+        found: Box<str>,
+    },
+    /// Issued by a compromised CA at or after the cutoff.
+    IssuerCompromised {
+        ca_sha256: String,
+        since: i64,
+        not_before: i64,
+    },
+    /// The leaf's key type is not in the group's allowed list.
+    KeyTypeNotAllowed {
+        key_type: &'static str,
+        /// Comma-separated policy spellings.
+        allowed: Box<str>,
+        group: Box<str>,
+    },
+    /// Listed in one of the fleet policy's deny lists (code `revoked`); `list` names it.
+    DeniedByPolicy { list: &'static str, value: String },
 }
 
 impl Error {
@@ -507,6 +586,14 @@ impl Error {
             Self::PopCaUploaded => ErrorCode::PopCaUploaded,
             Self::PopWrongIssuer { .. } => ErrorCode::PopWrongIssuer,
             Self::PopWrongCaKey => ErrorCode::PopWrongCaKey,
+            Self::PolicyInvalid { .. } => ErrorCode::PolicyInvalid,
+            Self::EnrollmentDisabled { .. } => ErrorCode::EnrollmentDisabled,
+            Self::DeviceDisabled { .. } => ErrorCode::DeviceDisabled,
+            Self::DeviceIdPattern { .. } => ErrorCode::DeviceIdPattern,
+            Self::ThumbprintMismatch { .. } => ErrorCode::ThumbprintMismatch,
+            Self::IssuerCompromised { .. } => ErrorCode::IssuerCompromised,
+            Self::KeyTypeNotAllowed { .. } => ErrorCode::KeyTypeNotAllowed,
+            Self::DeniedByPolicy { .. } => ErrorCode::Revoked,
         }
     }
 
@@ -572,6 +659,14 @@ impl Error {
             Self::PopCaUploaded => "This is the CA certificate itself. Create a new certificate with CN=CODE signed by the CA key (openssl req ... -subj \"/CN=CODE\", then openssl x509 -req -CA ca.pem -CAkey ca.key) and upload that.".into(),
             Self::PopWrongIssuer { issuer, .. } => format!("It was issued by {issuer} (self-signed, or by another CA): sign the CSR with the CA you are registering (openssl x509 -req -in v.csr -CA ca.pem -CAkey ca.key ...)."),
             Self::PopWrongCaKey => "The CA key that signed it does not belong to this CA certificate: use the key that matches ca.pem (compare `openssl x509 -pubkey` with `openssl pkey -pubout`), or upload the CA certificate of that key.".into(),
+            Self::PolicyInvalid { .. } => "Fix the policy file at the position shown; docs/policy.md describes every field.".into(),
+            Self::EnrollmentDisabled { group } => format!("The enrollment group {group:?} is disabled in the fleet policy; enable it, or enroll the device in another group or individually."),
+            Self::DeviceDisabled { device } => format!("The individual enrollment of {device:?} is disabled (this overrides any group); set enabled = true in its [[device]] entry to let it in again."),
+            Self::DeviceIdPattern { pattern, group, .. } => format!("Group {group:?} only admits device IDs matching {pattern:?} (* any run, ? one character); re-issue with a matching CN or widen the pattern."),
+            Self::ThumbprintMismatch { kind, .. } => format!("Compare the device certificate's {kind} fingerprint (openssl x509 -noout -fingerprint -{}) with the enrollment's thumbprints; the device may have been re-provisioned with a new certificate.", if *kind == "SHA-1" { "sha1" } else { "sha256" }),
+            Self::IssuerCompromised { .. } => "The issuing CA is marked compromised: certificates it issued after the cutoff are refused. Re-issue the device from the replacement CA.".into(),
+            Self::KeyTypeNotAllowed { allowed, .. } => format!("The enrollment group allows only [{allowed}]; re-key the device with an allowed key type."),
+            Self::DeniedByPolicy { list, .. } => format!("The fleet policy's [revocation] {list} list blocks this; remove the entry there if that is a mistake, otherwise re-provision the device."),
         }
     }
 }
@@ -808,6 +903,66 @@ impl fmt::Display for Error {
                 f,
                 "the verification certificate names the CA as issuer but is not signed by the CA certificate's key"
             ),
+            Self::PolicyInvalid {
+                line,
+                column,
+                field,
+                detail,
+            } => {
+                f.write_str("invalid fleet policy")?;
+                if *line > 0 {
+                    write!(f, " at line {line}")?;
+                    if *column > 0 {
+                        write!(f, ", column {column}")?;
+                    }
+                }
+                if let Some(field) = field {
+                    write!(f, " (field `{field}`)")?;
+                }
+                write!(f, ": {detail}")
+            }
+            Self::EnrollmentDisabled { group } => {
+                write!(f, "the enrollment group {group:?} is disabled")
+            }
+            Self::DeviceDisabled { device } => {
+                write!(
+                    f,
+                    "the individual enrollment of device {device:?} is disabled"
+                )
+            }
+            Self::DeviceIdPattern { id, pattern, group } => write!(
+                f,
+                "the device ID {id:?} does not match the pattern {pattern:?} of group {group:?}"
+            ),
+            Self::ThumbprintMismatch {
+                device,
+                kind,
+                found,
+            } => write!(
+                f,
+                "the certificate's {kind} thumbprint {found} matches neither the primary nor the secondary {kind} thumbprint enrolled for device {device:?}"
+            ),
+            Self::IssuerCompromised {
+                ca_sha256,
+                since,
+                not_before,
+            } => write!(
+                f,
+                "issued at {} by CA {ca_sha256}, which is marked compromised since {}",
+                fmt_time(*not_before),
+                fmt_time(*since)
+            ),
+            Self::KeyTypeNotAllowed {
+                key_type,
+                allowed,
+                group,
+            } => write!(
+                f,
+                "the key type {key_type} is not allowed by group {group:?} (allowed: {allowed})"
+            ),
+            Self::DeniedByPolicy { list, value } => {
+                write!(f, "{value} is listed in the fleet policy's {list}")
+            }
         }
     }
 }

@@ -17,6 +17,7 @@
 pub mod algorithms;
 pub mod cert;
 pub mod error;
+pub mod fleet;
 pub mod identity;
 pub mod input;
 pub mod name;
@@ -29,6 +30,7 @@ pub mod time;
 pub mod trust;
 
 pub use error::{Error, ErrorCode, Failure, PathAttempt};
+pub use fleet::{Enrollment, FleetPolicy, Verdict};
 pub use identity::IdentitySource;
 pub use input::{InputError, parse_certificates, parse_crls};
 pub use name::PeerName;

@@ -1,0 +1,1066 @@
+//! Fleet trust policy: enrollment groups, individual enrollments and deny lists, read from a
+//! versioned TOML file and decided here, so every host gives the same verdict.
+//!
+//! The core reads no files: [`FleetPolicy::from_toml`] takes the policy text and a resolver that
+//! returns the contents of the files it names (`anchors_file`, `crl_files`). Everything is
+//! decoded once at load (one [`TrustStore`] per group, hash sets for the deny lists); a
+//! verification is one path build per candidate group plus O(1) look-ups.
+//!
+//! Precedence, as cloud provisioning services define it:
+//! 1. deny lists on the device ID and leaf thumbprint;
+//! 2. an individual enrollment (`[[device]]`) for the device ID wins over any group: disabled
+//!    blocks the device (`device-disabled`), its thumbprints are pinned
+//!    (`thumbprint-mismatch`); self-signed device certificates are accepted only here;
+//! 3. otherwise the first enabled group whose anchors validate the chain; a chain valid only
+//!    through disabled groups is `enrollment-disabled`; then the group's device ID pattern and
+//!    key types;
+//! 4. deny lists on the path (issuers, serials, thumbprints), compromised CAs, then the
+//!    policy's CRLs (fail closed unless `stale_crl = "allow"`).
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::cert::{Cert, hex_upper};
+use crate::error::{Error, Failure};
+use crate::identity::{check_device_id, device_id};
+use crate::path::{VerifyOptions, verify_chain};
+use crate::report::{Report, Warning};
+use crate::revocation::{Crl, CrlSet};
+use crate::time::UnixTime;
+use crate::trust::TrustStore;
+
+/// The only policy file version this build understands.
+pub const POLICY_VERSION: u32 = 1;
+
+/// Longest policy file accepted; a fleet of a few thousand individual enrollments fits in
+/// well under this, and it bounds what a mistaken file path can make the parser chew on.
+pub const MAX_POLICY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Longest `device_id_pattern`; device IDs are at most 128 bytes, so longer patterns are typos.
+pub const MAX_PATTERN_LEN: usize = 256;
+
+/// Route used when a group does not name one.
+pub const DEFAULT_ROUTE: &str = "default";
+
+/// Reads a file named by the policy (`anchors_file`, `crl_files`) and returns its bytes, or a
+/// plain-words reason it could not.
+pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
+
+// ---------------------------------------------------------------------------------------------
+// The file format, as serde sees it. Fields whose values are checked after parsing are
+// `Spanned` so their errors still carry a line and column.
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    version: Spanned<u32>,
+    #[serde(default)]
+    group: Vec<RawGroup>,
+    #[serde(default)]
+    device: Vec<RawDevice>,
+    #[serde(default)]
+    revocation: RawRevocation,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    id: Spanned<String>,
+    anchors: Option<Spanned<String>>,
+    anchors_file: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    device_id_pattern: Option<Spanned<String>>,
+    allowed_key_types: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    tags: Vec<String>,
+    route: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    id: Spanned<String>,
+    primary_thumbprint: Option<Spanned<String>>,
+    secondary_thumbprint: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    tags: Vec<String>,
+    route: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRevocation {
+    #[serde(default)]
+    deny_device_ids: Vec<String>,
+    #[serde(default)]
+    deny_thumbprints: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny_serials: Vec<Spanned<RawSerial>>,
+    #[serde(default)]
+    deny_issuers: Vec<Spanned<String>>,
+    #[serde(default)]
+    compromised: Vec<RawCompromised>,
+    #[serde(default)]
+    crl_files: Vec<Spanned<String>>,
+    stale_crl: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSerial {
+    issuer_sha256: Option<String>,
+    issuer: Option<String>,
+    serial: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompromised {
+    ca_sha256: Spanned<String>,
+    since: Spanned<toml::Value>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loaded policy.
+
+/// What to do when a policy CRL is past its nextUpdate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StaleCrl {
+    /// Reject chains that depend on it (`crl-expired`): the safe default.
+    #[default]
+    Fail,
+    /// Still use its entries, and add a `crl-stale` warning to the verdict.
+    Allow,
+}
+
+/// A device key type as the policy names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    /// ECDSA P-256 (`p256`).
+    P256,
+    /// ECDSA P-384 (`p384`).
+    P384,
+    /// RSA, any accepted size (`rsa`).
+    Rsa,
+    /// Ed25519 (`ed25519`).
+    Ed25519,
+}
+
+impl KeyType {
+    /// Parse the policy spelling (`p256`, `p384`, `rsa`, `ed25519`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "p256" => Some(Self::P256),
+            "p384" => Some(Self::P384),
+            "rsa" => Some(Self::Rsa),
+            "ed25519" => Some(Self::Ed25519),
+            _ => None,
+        }
+    }
+
+    /// The policy spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::P256 => "p256",
+            Self::P384 => "p384",
+            Self::Rsa => "rsa",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+
+    fn of(cert: &Cert) -> Option<Self> {
+        match cert.public_key().ok()?.kind() {
+            "ECDSA P-256" => Some(Self::P256),
+            "ECDSA P-384" => Some(Self::P384),
+            "RSA" => Some(Self::Rsa),
+            "Ed25519" => Some(Self::Ed25519),
+            _ => None,
+        }
+    }
+}
+
+/// A certificate thumbprint pinned by an individual enrollment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Thumbprint {
+    /// SHA-256 of the DER, upper-case hex (64 characters in the file).
+    Sha256(String),
+    /// SHA-1 of the DER, upper-case hex (40 characters in the file).
+    Sha1(String),
+}
+
+impl Thumbprint {
+    /// Parse hex (colons and spaces ignored, any case); the length says which hash it is.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let hex = normalize_hex(s)?;
+        match hex.len() {
+            64 => Ok(Self::Sha256(hex)),
+            40 => Ok(Self::Sha1(hex)),
+            n => Err(format!(
+                "a thumbprint is 64 hex digits (SHA-256) or 40 (SHA-1), not {n}"
+            )),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Sha256(_) => "SHA-256",
+            Self::Sha1(_) => "SHA-1",
+        }
+    }
+
+    fn matches(&self, leaf: &Cert) -> bool {
+        match self {
+            Self::Sha256(h) => *h == hex_upper(leaf.sha256()),
+            Self::Sha1(h) => *h == hex_upper(leaf.sha1()),
+        }
+    }
+}
+
+fn normalize_hex(s: &str) -> Result<String, String> {
+    let hex: String = s
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect();
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("{s:?} is not hexadecimal"));
+    }
+    Ok(hex.to_ascii_uppercase())
+}
+
+fn sha256_hex(s: &str) -> Result<String, String> {
+    let hex = normalize_hex(s)?;
+    if hex.len() != 64 {
+        return Err(format!(
+            "a SHA-256 thumbprint is 64 hex digits, not {} (SHA-1 thumbprints are not accepted here)",
+            hex.len()
+        ));
+    }
+    Ok(hex)
+}
+
+/// Serials compare as upper-case hex without leading zero bytes (DER may add one).
+fn serial_hex(s: &str) -> Result<String, String> {
+    let hex = normalize_hex(s)?;
+    let trimmed = hex.trim_start_matches('0');
+    let mut out = if trimmed.len() % 2 == 1 {
+        format!("0{trimmed}")
+    } else {
+        trimmed.to_owned()
+    };
+    if out.is_empty() {
+        out.push_str("00");
+    }
+    Ok(out)
+}
+
+/// A device ID glob: `*` matches any run of characters (also empty), `?` exactly one; every
+/// other character matches itself, case-sensitively. No character classes or escapes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Glob(Vec<char>);
+
+impl Glob {
+    /// A pattern; at most [`MAX_PATTERN_LEN`] bytes.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        if pattern.is_empty() {
+            return Err("the pattern is empty".into());
+        }
+        if pattern.len() > MAX_PATTERN_LEN {
+            return Err(format!(
+                "the pattern is longer than {MAX_PATTERN_LEN} bytes"
+            ));
+        }
+        Ok(Self(pattern.chars().collect()))
+    }
+
+    /// Whether `s` matches. Linear backtracking over the last `*`: O(len(s) * len(pattern)).
+    pub fn matches(&self, s: &str) -> bool {
+        let text: Vec<char> = s.chars().collect();
+        let pat = &self.0;
+        let (mut p, mut t) = (0usize, 0usize);
+        let mut star: Option<(usize, usize)> = None;
+        while t < text.len() {
+            match pat.get(p) {
+                Some('*') => {
+                    star = Some((p, t));
+                    p += 1;
+                }
+                Some(c) if *c == '?' || Some(c) == text.get(t) => {
+                    p += 1;
+                    t += 1;
+                }
+                _ => match star {
+                    Some((sp, st)) => {
+                        p = sp + 1;
+                        t = st + 1;
+                        star = Some((sp, st + 1));
+                    }
+                    None => return false,
+                },
+            }
+        }
+        pat.get(p..)
+            .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+    }
+
+    /// The pattern as written.
+    pub fn as_string(&self) -> String {
+        self.0.iter().collect()
+    }
+}
+
+/// One enrollment group: the devices that chain to its anchors.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// Identifier from the file.
+    pub id: String,
+    /// Disabled groups keep their anchors so a device that chains only through them gets
+    /// `enrollment-disabled` rather than `unknown-issuer`.
+    pub enabled: bool,
+    store: TrustStore,
+    pattern: Option<Glob>,
+    allowed_key_types: Option<Vec<KeyType>>,
+    /// Tags copied into verdicts.
+    pub tags: Vec<String>,
+    /// Route copied into verdicts.
+    pub route: String,
+}
+
+/// One individual enrollment.
+#[derive(Clone, Debug)]
+pub struct DeviceEnrollment {
+    /// The device ID.
+    pub id: String,
+    /// Pinned thumbprints (primary first); empty means any certificate that chains to a group
+    /// anchor.
+    pub thumbprints: Vec<Thumbprint>,
+    /// A disabled individual enrollment blocks the device even inside an enabled group.
+    pub enabled: bool,
+    /// Tags copied into verdicts.
+    pub tags: Vec<String>,
+    /// Route copied into verdicts.
+    pub route: String,
+}
+
+/// Which enrollment admitted the device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "kind", content = "id", rename_all = "kebab-case")
+)]
+pub enum Enrollment {
+    /// An enrollment group, by id.
+    Group(String),
+    /// An individual enrollment, by device ID.
+    Device(String),
+}
+
+/// A device admitted by the fleet policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Verdict {
+    /// The chain validation itself (its own warnings included).
+    pub report: Report,
+    /// The enrollment that admitted the device.
+    pub enrollment: Enrollment,
+    /// The enrollment's tags.
+    pub tags: Vec<String>,
+    /// The enrollment's route.
+    pub route: String,
+    /// Warnings from the policy (e.g. `crl-stale`), in addition to `report.warnings`.
+    pub warnings: Vec<Warning>,
+}
+
+/// A loaded fleet policy. Immutable: build a new one to change it.
+#[derive(Clone, Debug, Default)]
+pub struct FleetPolicy {
+    groups: Vec<Group>,
+    devices: HashMap<String, DeviceEnrollment>,
+    /// Every group's anchors, for individual enrollments whose certificate is CA-issued.
+    all_anchors: TrustStore,
+    deny_device_ids: HashSet<String>,
+    deny_thumbprints: HashSet<String>,
+    deny_serials_by_issuer_sha256: HashSet<(String, String)>,
+    deny_serials_by_issuer_name: HashSet<(String, String)>,
+    deny_issuers: HashSet<String>,
+    compromised: HashMap<String, i64>,
+    crls: CrlSet,
+    stale_crl: StaleCrl,
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn position(text: &str, offset: usize) -> (u32, u32) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, field: &'static str, detail: impl Into<String>) -> Error {
+        let (line, column) = position(self.text, span.start);
+        Error::PolicyInvalid {
+            line,
+            column,
+            field: Some(field),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl FleetPolicy {
+    /// Parse and load a policy. `resolve` returns the contents of `anchors_file` and
+    /// `crl_files` entries (the CLI reads them relative to the policy file; the browser passes
+    /// uploaded files). Every error is `policy-invalid` with the line, column and field.
+    pub fn from_toml(text: &str, resolve: Resolver<'_>) -> Result<Self, Error> {
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(Error::InputTooLarge {
+                what: "policy file bytes",
+                limit: MAX_POLICY_BYTES,
+            });
+        }
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| position(text, s.start));
+            Error::PolicyInvalid {
+                line,
+                column,
+                field: None,
+                detail: e.message().trim().to_owned(),
+            }
+        })?;
+        let cx = Ctx { text };
+        if *raw.version.get_ref() != POLICY_VERSION {
+            return Err(cx.err(
+                raw.version.span(),
+                "version",
+                format!(
+                    "version {} is not supported; this build reads version {POLICY_VERSION}",
+                    raw.version.get_ref()
+                ),
+            ));
+        }
+        let mut policy = FleetPolicy::default();
+
+        let mut group_ids = HashSet::new();
+        for g in raw.group {
+            policy.load_group(&cx, g, resolve, &mut group_ids)?;
+        }
+        for d in raw.device {
+            let id = d.id.get_ref().clone();
+            check_device_id(&id).map_err(|e| cx.err(d.id.span(), "device.id", e.to_string()))?;
+            let mut thumbprints = Vec::new();
+            for (name, t) in [
+                ("device.primary_thumbprint", &d.primary_thumbprint),
+                ("device.secondary_thumbprint", &d.secondary_thumbprint),
+            ] {
+                if let Some(t) = t {
+                    thumbprints.push(
+                        Thumbprint::parse(t.get_ref()).map_err(|e| cx.err(t.span(), name, e))?,
+                    );
+                }
+            }
+            let enrollment = DeviceEnrollment {
+                id: id.clone(),
+                thumbprints,
+                enabled: d.enabled,
+                tags: d.tags,
+                route: d.route.unwrap_or_else(|| DEFAULT_ROUTE.into()),
+            };
+            if policy.devices.insert(id.clone(), enrollment).is_some() {
+                return Err(cx.err(
+                    d.id.span(),
+                    "device.id",
+                    format!("device {id:?} is enrolled twice"),
+                ));
+            }
+        }
+        policy.load_revocation(&cx, raw.revocation, resolve)?;
+        Ok(policy)
+    }
+
+    fn load_group(
+        &mut self,
+        cx: &Ctx<'_>,
+        g: RawGroup,
+        resolve: Resolver<'_>,
+        ids: &mut HashSet<String>,
+    ) -> Result<(), Error> {
+        let id = g.id.get_ref().clone();
+        if id.is_empty() || !ids.insert(id.clone()) {
+            return Err(cx.err(
+                g.id.span(),
+                "group.id",
+                format!("group id {id:?} is empty or used twice"),
+            ));
+        }
+        let (pem, span, field) = match (&g.anchors, &g.anchors_file) {
+            (Some(a), None) => (a.get_ref().as_bytes().to_vec(), a.span(), "group.anchors"),
+            (None, Some(f)) => (
+                resolve(f.get_ref()).map_err(|e| {
+                    cx.err(
+                        f.span(),
+                        "group.anchors_file",
+                        format!("cannot read {:?}: {e}", f.get_ref()),
+                    )
+                })?,
+                f.span(),
+                "group.anchors_file",
+            ),
+            _ => {
+                return Err(cx.err(
+                    g.id.span(),
+                    "group.anchors",
+                    format!("group {id:?} needs exactly one of `anchors` or `anchors_file`"),
+                ));
+            }
+        };
+        let mut store = TrustStore::new();
+        let added = store
+            .add_anchors(&pem)
+            .map_err(|e| cx.err(span.clone(), field, e.to_string()))?;
+        if added == 0 {
+            return Err(cx.err(span, field, "no certificate in the anchors"));
+        }
+        for a in store.anchors() {
+            self.all_anchors.add_anchor((**a).clone());
+        }
+        let pattern = match &g.device_id_pattern {
+            Some(p) => Some(
+                Glob::new(p.get_ref())
+                    .map_err(|e| cx.err(p.span(), "group.device_id_pattern", e))?,
+            ),
+            None => None,
+        };
+        let allowed_key_types = match &g.allowed_key_types {
+            Some(list) => {
+                let mut out = Vec::new();
+                for k in list {
+                    out.push(KeyType::parse(k.get_ref()).ok_or_else(|| {
+                        cx.err(
+                            k.span(),
+                            "group.allowed_key_types",
+                            format!(
+                                "unknown key type {:?}; use p256, p384, rsa or ed25519",
+                                k.get_ref()
+                            ),
+                        )
+                    })?);
+                }
+                Some(out)
+            }
+            None => None,
+        };
+        self.groups.push(Group {
+            id,
+            enabled: g.enabled,
+            store,
+            pattern,
+            allowed_key_types,
+            tags: g.tags,
+            route: g.route.unwrap_or_else(|| DEFAULT_ROUTE.into()),
+        });
+        Ok(())
+    }
+
+    fn load_revocation(
+        &mut self,
+        cx: &Ctx<'_>,
+        r: RawRevocation,
+        resolve: Resolver<'_>,
+    ) -> Result<(), Error> {
+        self.deny_device_ids = r.deny_device_ids.into_iter().collect();
+        for t in &r.deny_thumbprints {
+            self.deny_thumbprints.insert(
+                sha256_hex(t.get_ref())
+                    .map_err(|e| cx.err(t.span(), "revocation.deny_thumbprints", e))?,
+            );
+        }
+        for s in &r.deny_serials {
+            let field = "revocation.deny_serials";
+            let v = s.get_ref();
+            let serial = serial_hex(&v.serial).map_err(|e| cx.err(s.span(), field, e))?;
+            match (&v.issuer_sha256, &v.issuer) {
+                (Some(h), None) => {
+                    let h = sha256_hex(h).map_err(|e| cx.err(s.span(), field, e))?;
+                    self.deny_serials_by_issuer_sha256.insert((h, serial));
+                }
+                (None, Some(name)) => {
+                    self.deny_serials_by_issuer_name
+                        .insert((name.clone(), serial));
+                }
+                _ => {
+                    return Err(cx.err(
+                        s.span(),
+                        field,
+                        "give exactly one of `issuer_sha256` or `issuer` (RFC 4514 subject)",
+                    ));
+                }
+            }
+        }
+        for t in &r.deny_issuers {
+            self.deny_issuers.insert(
+                sha256_hex(t.get_ref())
+                    .map_err(|e| cx.err(t.span(), "revocation.deny_issuers", e))?,
+            );
+        }
+        for c in &r.compromised {
+            let ca = sha256_hex(c.ca_sha256.get_ref())
+                .map_err(|e| cx.err(c.ca_sha256.span(), "revocation.compromised.ca_sha256", e))?;
+            let since_text = match c.since.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Datetime(d) => d.to_string(),
+                other => {
+                    return Err(cx.err(
+                        c.since.span(),
+                        "revocation.compromised.since",
+                        format!(
+                            "expected an RFC 3339 date-time, found a {}",
+                            other.type_str()
+                        ),
+                    ));
+                }
+            };
+            let since = UnixTime::parse(&since_text)
+                .map_err(|e| cx.err(c.since.span(), "revocation.compromised.since", e))?;
+            self.compromised.insert(ca, since.0);
+        }
+        for f in &r.crl_files {
+            let field = "revocation.crl_files";
+            let bytes = resolve(f.get_ref()).map_err(|e| {
+                cx.err(
+                    f.span(),
+                    field,
+                    format!("cannot read {:?}: {e}", f.get_ref()),
+                )
+            })?;
+            let ders = crate::input::parse_crls(&bytes)
+                .map_err(|e| cx.err(f.span(), field, e.to_string()))?;
+            for der in ders {
+                self.crls.insert(
+                    Crl::from_der(&der).map_err(|e| cx.err(f.span(), field, e.to_string()))?,
+                );
+            }
+        }
+        if let Some(s) = &r.stale_crl {
+            self.stale_crl = match s.get_ref().as_str() {
+                "fail" => StaleCrl::Fail,
+                "allow" => StaleCrl::Allow,
+                other => {
+                    return Err(cx.err(
+                        s.span(),
+                        "revocation.stale_crl",
+                        format!("{other:?} is neither \"fail\" nor \"allow\""),
+                    ));
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// The enrollment groups, in file order.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The individual enrollment of `device_id` (O(1)).
+    pub fn device(&self, device_id: &str) -> Option<&DeviceEnrollment> {
+        self.devices.get(device_id)
+    }
+
+    /// Number of individual enrollments.
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Decide whether the device presenting `leaf_der` (with the untrusted `bag`) is admitted.
+    /// `opts.identity` says where the device ID comes from; every other option applies to the
+    /// chain as in [`verify_chain`].
+    pub fn verify<B: AsRef<[u8]>>(
+        &self,
+        leaf_der: &[u8],
+        bag: &[B],
+        opts: &VerifyOptions,
+    ) -> Result<Verdict, Failure> {
+        let leaf =
+            Cert::from_der(leaf_der).map_err(|e| Failure::at(e, 0, "the device certificate"))?;
+        let at_leaf = |e: Error| Failure::at(e, 0, leaf.subject());
+        let id = device_id(&leaf, opts.identity).map_err(at_leaf)?;
+        if let Some(id) = &id
+            && self.deny_device_ids.contains(id)
+        {
+            return Err(at_leaf(Error::DeniedByPolicy {
+                list: "deny_device_ids",
+                value: format!("device ID {id:?}"),
+            }));
+        }
+
+        let (report, enrollment, tags, route) =
+            match id.as_deref().and_then(|i| self.devices.get(i)) {
+                Some(dev) => (
+                    self.verify_individual(dev, &leaf, leaf_der, bag, opts)?,
+                    Enrollment::Device(dev.id.clone()),
+                    dev.tags.clone(),
+                    dev.route.clone(),
+                ),
+                None => {
+                    let (report, group) =
+                        self.verify_in_group(&leaf, leaf_der, bag, opts, id.as_deref())?;
+                    (
+                        report,
+                        Enrollment::Group(group.id.clone()),
+                        group.tags.clone(),
+                        group.route.clone(),
+                    )
+                }
+            };
+        let warnings = self.check_path(&report, &leaf, bag, opts.time.0)?;
+        Ok(Verdict {
+            report,
+            enrollment,
+            tags,
+            route,
+            warnings,
+        })
+    }
+
+    fn verify_individual<B: AsRef<[u8]>>(
+        &self,
+        dev: &DeviceEnrollment,
+        leaf: &Cert,
+        leaf_der: &[u8],
+        bag: &[B],
+        opts: &VerifyOptions,
+    ) -> Result<Report, Failure> {
+        let at_leaf = |e: Error| Failure::at(e, 0, leaf.subject());
+        if !dev.enabled {
+            return Err(at_leaf(Error::DeviceDisabled {
+                device: dev.id.clone(),
+            }));
+        }
+        if !dev.thumbprints.is_empty() && !dev.thumbprints.iter().any(|t| t.matches(leaf)) {
+            // Report in the kind that was pinned, so a SHA-1 pin is never compared with a
+            // SHA-256 value in the message.
+            let kind = match dev.thumbprints.first() {
+                Some(t) if dev.thumbprints.iter().all(|o| o.kind() == t.kind()) => t.kind(),
+                _ => "SHA-256 or SHA-1",
+            };
+            let found = match kind {
+                "SHA-1" => hex_upper(leaf.sha1()),
+                "SHA-256" => hex_upper(leaf.sha256()),
+                _ => format!("{} / {}", hex_upper(leaf.sha256()), hex_upper(leaf.sha1())),
+            };
+            return Err(at_leaf(Error::ThumbprintMismatch {
+                device: dev.id.as_str().into(),
+                kind,
+                found: found.into(),
+            }));
+        }
+        if self_signed(leaf) {
+            if dev.thumbprints.is_empty() {
+                return Err(at_leaf(Error::UnknownIssuer {
+                    issuer: leaf.issuer().to_owned(),
+                    candidates: 0,
+                    same_name_wrong_key: 0,
+                }));
+            }
+            // The pinned thumbprint is the trust decision; the certificate must still be current.
+            return self_signed_report(leaf, opts).map_err(at_leaf);
+        }
+        verify_chain(&self.all_anchors, leaf_der, bag, opts)
+    }
+
+    fn verify_in_group<B: AsRef<[u8]>>(
+        &self,
+        leaf: &Cert,
+        leaf_der: &[u8],
+        bag: &[B],
+        opts: &VerifyOptions,
+        id: Option<&str>,
+    ) -> Result<(Report, &Group), Failure> {
+        let at_leaf = |e: Error| Failure::at(e, 0, leaf.subject());
+        let mut disabled_hit: Option<&Group> = None;
+        let mut first_failure: Option<Failure> = None;
+        let mut admitted = None;
+        for g in &self.groups {
+            match verify_chain(&g.store, leaf_der, bag, opts) {
+                Ok(r) if g.enabled => {
+                    admitted = Some((r, g));
+                    break;
+                }
+                Ok(_) => {
+                    disabled_hit.get_or_insert(g);
+                }
+                Err(f) => {
+                    // Prefer a specific reason over "unknown issuer" from unrelated groups.
+                    let better = match &first_failure {
+                        None => true,
+                        Some(prev) => {
+                            prev.code() == crate::ErrorCode::UnknownIssuer
+                                && f.code() != crate::ErrorCode::UnknownIssuer
+                        }
+                    };
+                    if better {
+                        first_failure = Some(f);
+                    }
+                }
+            }
+        }
+        let Some((report, group)) = admitted else {
+            if let Some(g) = disabled_hit {
+                return Err(at_leaf(Error::EnrollmentDisabled {
+                    group: g.id.clone(),
+                }));
+            }
+            return Err(first_failure.unwrap_or_else(|| {
+                at_leaf(Error::UnknownIssuer {
+                    issuer: leaf.issuer().to_owned(),
+                    candidates: 0,
+                    same_name_wrong_key: 0,
+                })
+            }));
+        };
+        if let Some(p) = &group.pattern {
+            let id = id.ok_or_else(|| {
+                at_leaf(Error::MissingDeviceId {
+                    source: "certificate (the group has a device_id_pattern)",
+                })
+            })?;
+            if !p.matches(id) {
+                return Err(at_leaf(Error::DeviceIdPattern {
+                    id: id.into(),
+                    pattern: p.as_string().into(),
+                    group: group.id.as_str().into(),
+                }));
+            }
+        }
+        if let Some(allowed) = &group.allowed_key_types
+            && !KeyType::of(leaf).is_some_and(|k| allowed.contains(&k))
+        {
+            return Err(at_leaf(Error::KeyTypeNotAllowed {
+                key_type: leaf.public_key().map_or("unsupported", |k| k.kind()),
+                allowed: allowed
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    .into(),
+                group: group.id.as_str().into(),
+            }));
+        }
+        Ok((report, group))
+    }
+
+    /// Deny lists, compromised CAs and the policy's CRLs, over the accepted path.
+    fn check_path<B: AsRef<[u8]>>(
+        &self,
+        report: &Report,
+        leaf: &Cert,
+        bag: &[B],
+        time: i64,
+    ) -> Result<Vec<Warning>, Failure> {
+        let chain = &report.chain;
+        for c in chain {
+            if self.deny_thumbprints.contains(&c.sha256) {
+                return Err(Failure::at(
+                    Error::DeniedByPolicy {
+                        list: "deny_thumbprints",
+                        value: format!("SHA-256 thumbprint {}", c.sha256),
+                    },
+                    c.depth,
+                    c.subject.clone(),
+                ));
+            }
+        }
+        for pair in chain.windows(2) {
+            let [cert, issuer] = pair else { continue };
+            let fail = |e: Error| Failure::at(e, cert.depth, cert.subject.clone());
+            let serial = serial_hex(&cert.serial).unwrap_or_else(|_| cert.serial.clone());
+            if self.deny_issuers.contains(&issuer.sha256) {
+                return Err(fail(Error::DeniedByPolicy {
+                    list: "deny_issuers",
+                    value: format!("its issuer (SHA-256 {})", issuer.sha256),
+                }));
+            }
+            if self
+                .deny_serials_by_issuer_sha256
+                .contains(&(issuer.sha256.clone(), serial.clone()))
+                || self
+                    .deny_serials_by_issuer_name
+                    .contains(&(cert.issuer.clone(), serial.clone()))
+            {
+                return Err(fail(Error::DeniedByPolicy {
+                    list: "deny_serials",
+                    value: format!("serial {serial} of \"{}\"", cert.issuer),
+                }));
+            }
+            if let Some(since) = self.compromised.get(&issuer.sha256)
+                && cert.not_before >= *since
+            {
+                return Err(fail(Error::IssuerCompromised {
+                    ca_sha256: issuer.sha256.clone(),
+                    since: *since,
+                    not_before: cert.not_before,
+                }));
+            }
+        }
+        if self.crls.is_empty() || chain.len() < 2 {
+            return Ok(Vec::new());
+        }
+        self.check_crls(report, leaf, bag, time)
+    }
+
+    fn check_crls<B: AsRef<[u8]>>(
+        &self,
+        report: &Report,
+        leaf: &Cert,
+        bag: &[B],
+        time: i64,
+    ) -> Result<Vec<Warning>, Failure> {
+        // The report names the path by thumbprint; find the decoded certificates again.
+        let mut by_sha: HashMap<String, Cert> = HashMap::new();
+        by_sha.insert(hex_upper(leaf.sha256()), leaf.clone());
+        for der in bag {
+            if let Ok(c) = Cert::from_der(der.as_ref()) {
+                by_sha.insert(hex_upper(c.sha256()), c);
+            }
+        }
+        for a in self.all_anchors.anchors() {
+            by_sha.insert(hex_upper(a.sha256()), (**a).clone());
+        }
+        let mut warnings = Vec::new();
+        for pair in report.chain.windows(2) {
+            let [cs, is] = pair else { continue };
+            let (Some(cert), Some(issuer)) = (by_sha.get(&cs.sha256), by_sha.get(&is.sha256))
+            else {
+                continue;
+            };
+            for crl in self.crls.for_issuer(cert.issuer_der()) {
+                match crl.check_usable(issuer, time) {
+                    Ok(()) => {}
+                    Err(Error::CrlExpired { next_update, .. })
+                        if self.stale_crl == StaleCrl::Allow =>
+                    {
+                        warnings.push(Warning {
+                            code: "crl-stale",
+                            message: format!(
+                                "the CRL of \"{}\" is past its nextUpdate {}; used anyway (stale_crl = \"allow\")",
+                                is.subject,
+                                UnixTime(next_update)
+                            ),
+                        });
+                    }
+                    Err(e) => return Err(Failure::at(e, is.depth, is.subject.clone())),
+                }
+                if let Some(entry) = crl.lookup(cert.serial()) {
+                    return Err(Failure::at(
+                        Error::Revoked {
+                            serial: hex_upper(cert.serial()),
+                            revoked_at: entry.revoked_at,
+                            reason: entry.reason.clone(),
+                        },
+                        cs.depth,
+                        cs.subject.clone(),
+                    ));
+                }
+            }
+        }
+        Ok(warnings)
+    }
+}
+
+fn self_signed(cert: &Cert) -> bool {
+    cert.is_self_issued()
+        && cert
+            .public_key()
+            .is_ok_and(|k| cert.verify_signed_by(k).is_ok())
+}
+
+fn self_signed_report(leaf: &Cert, opts: &VerifyOptions) -> Result<Report, Error> {
+    let time = opts.time.0;
+    if leaf.not_before() > time {
+        return Err(Error::NotYetValid {
+            not_before: leaf.not_before(),
+            time,
+        });
+    }
+    if leaf.not_after() < time {
+        return Err(Error::Expired {
+            not_after: leaf.not_after(),
+            time,
+        });
+    }
+    let seconds_to_expiry = leaf.not_after() - time;
+    let renewal_due = seconds_to_expiry < opts.renewal_window_secs;
+    let mut warnings = Vec::new();
+    if renewal_due {
+        warnings.push(Warning {
+            code: "renewal-due",
+            message: format!("the certificate expires at {}", UnixTime(leaf.not_after())),
+        });
+    }
+    Ok(Report {
+        device_id: device_id(leaf, opts.identity)?,
+        chain: vec![leaf.summary(0, true)],
+        validated_at: time,
+        seconds_to_expiry,
+        renewal_due,
+        warnings,
+        paths_tried: 1,
+        signatures_checked: 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_star_and_question_mark() {
+        let g = Glob::new("sensor-??-*").unwrap();
+        assert!(g.matches("sensor-01-a"));
+        assert!(g.matches("sensor-01-"));
+        assert!(!g.matches("sensor-1-a"));
+        assert!(Glob::new("*").unwrap().matches(""));
+        assert!(Glob::new("a*b*c").unwrap().matches("aXbYbc"));
+        assert!(!Glob::new("a*b*c").unwrap().matches("aXbYb"));
+        assert!(!Glob::new("abc").unwrap().matches("ABC"));
+    }
+
+    #[test]
+    fn thumbprint_kind_comes_from_length() {
+        assert!(matches!(
+            Thumbprint::parse(&"ab".repeat(32)),
+            Ok(Thumbprint::Sha256(_))
+        ));
+        assert!(matches!(
+            Thumbprint::parse(&"AB:".repeat(20)),
+            Ok(Thumbprint::Sha1(_))
+        ));
+        assert!(Thumbprint::parse("abcd").is_err());
+        assert!(Thumbprint::parse(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn serials_ignore_leading_zeros() {
+        assert_eq!(serial_hex("00ab").unwrap(), "AB");
+        assert_eq!(serial_hex("0abc").unwrap(), "0ABC");
+        assert_eq!(serial_hex("0").unwrap(), "00");
+    }
+}
