@@ -335,6 +335,13 @@ pub struct Group {
     pub route: String,
 }
 
+impl Group {
+    /// How many trust anchors the group holds.
+    pub fn anchor_count(&self) -> usize {
+        self.store.anchors().len()
+    }
+}
+
 /// One individual enrollment.
 #[derive(Clone, Debug)]
 pub struct DeviceEnrollment {
@@ -1015,8 +1022,17 @@ fn self_signed_report(leaf: &Cert, opts: &VerifyOptions) -> Result<Report, Error
             message: format!("the certificate expires at {}", UnixTime(leaf.not_after())),
         });
     }
+    let id = device_id(leaf, opts.identity)?;
+    if let (Some(expected), Some(found)) = (&opts.expected_device_id, &id)
+        && expected != found
+    {
+        return Err(Error::DeviceIdMismatch {
+            expected: expected.clone(),
+            found: found.clone(),
+        });
+    }
     Ok(Report {
-        device_id: device_id(leaf, opts.identity)?,
+        device_id: id,
         chain: vec![leaf.summary(0, true)],
         validated_at: time,
         seconds_to_expiry,

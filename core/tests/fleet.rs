@@ -292,6 +292,11 @@ fn self_signed_device_is_admitted_only_by_individual_enrollment() {
     assert_eq!(v.report.chain.len(), 1);
     let f = rejected(verify(&pol, &stray, &[]));
     assert_eq!(f.code(), ErrorCode::UnknownIssuer);
+    // The expected device ID still applies.
+    let mut opts = VerifyOptions::new(UnixTime(NOW));
+    opts.expected_device_id = Some("cam-99".into());
+    let f = rejected(pol.verify(&selfie.der, &[] as &[&[u8]], &opts));
+    assert_eq!(f.code(), ErrorCode::DeviceIdMismatch);
     // Pinned but expired is still expired.
     let f = rejected(verify_at(&pol, &selfie, &[], NOW + 2 * YEAR));
     assert_eq!(f.code(), ErrorCode::Expired);

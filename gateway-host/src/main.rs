@@ -21,7 +21,7 @@ struct Cli {
     command: Command,
 }
 
-// Later issues add `policy` and `gateway` here.
+// A later issue adds `gateway` here.
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate a device certificate chain against trust anchors (and CRLs).
@@ -34,6 +34,8 @@ enum Command {
     Pop(cli::pop::PopArgs),
     /// Proof of possession of a CA key: verification codes and verification certificates.
     Ca(cli::ca::CaArgs),
+    /// Fleet trust policies (enrollment groups, individual enrollments, deny lists).
+    Policy(cli::policy::PolicyArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Fixtures(args) => cli::fixtures::run(&args),
         Command::Pop(args) => cli::pop::run(&args),
         Command::Ca(args) => cli::ca::run(&args),
+        Command::Policy(args) => cli::policy::run(&args),
     };
     cli::finish(outcome)
 }

@@ -274,3 +274,104 @@ fn fixtures_writes_a_directory_per_fixture() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+fn write_policy(demo: &Demo, body: &str) -> PathBuf {
+    let path = demo.dir.path().join("policy.toml");
+    std::fs::write(&path, body).expect("write the policy");
+    path
+}
+
+#[test]
+fn verify_with_a_policy_prints_the_enrollment_and_route() {
+    let demo = Demo::new();
+    let policy = write_policy(
+        &demo,
+        "version = 1\n[[group]]\nid = \"acme\"\nanchors_file = \"root.pem\"\nroute = \"eu\"\n\n[revocation]\ndeny_device_ids = [\"sensor-0002\"]\n",
+    );
+    let at = NOW.to_string();
+    let run = |id: &str| {
+        let inter = demo.device(id, "intermediates.pem");
+        let leaf = demo.device(id, "leaf.pem");
+        chainproof(&[
+            "verify",
+            "--at",
+            &at,
+            "--policy",
+            s(&policy),
+            "--untrusted",
+            s(&inter),
+            s(&leaf),
+        ])
+    };
+    let out = run("sensor-0001");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("enrollment: group acme"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("route:      eu"), "{}", stdout(&out));
+    let out = run("sensor-0002");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("deny_device_ids"), "{}", stdout(&out));
+}
+
+#[test]
+fn verify_rejects_policy_together_with_trust() {
+    let demo = Demo::new();
+    let policy = write_policy(&demo, "version = 1\n");
+    let leaf = demo.device("sensor-0001", "leaf.pem");
+    let root = demo.root();
+    let out = chainproof(&[
+        "verify",
+        "--policy",
+        s(&policy),
+        "--trust",
+        s(&root),
+        s(&leaf),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn policy_check_summarises_or_names_the_line() {
+    let demo = Demo::new();
+    let good = write_policy(
+        &demo,
+        "version = 1\n[[group]]\nid = \"acme\"\nanchors_file = \"root.pem\"\ntags = [\"a\"]\n",
+    );
+    let out = chainproof(&["policy", "check", s(&good)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("1 group(s)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("\"acme\": 1 anchor(s), enabled"),
+        "{}",
+        stdout(&out)
+    );
+
+    let bad = write_policy(
+        &demo,
+        "version = 1\n[[group]]\nid = \"acme\"\nanchors_file = \"root.pem\"\nenabeld = false\n",
+    );
+    let out = chainproof(&["policy", "check", s(&bad)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("policy-invalid"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("line 5"), "{}", stdout(&out));
+
+    let missing = demo.dir.path().join("nope.toml");
+    let out = chainproof(&["policy", "check", s(&missing)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nope.toml"), "{}", stderr(&out));
+}

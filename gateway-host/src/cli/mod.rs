@@ -5,6 +5,7 @@ pub mod files;
 pub mod fixtures;
 pub mod inspect;
 pub mod output;
+pub mod policy;
 pub mod pop;
 pub mod verify;
 

@@ -65,6 +65,24 @@ pub fn certificate(c: &CertSummary, detail: Detail) -> String {
     s
 }
 
+/// The verdict for a device admitted by a fleet policy: the chain, then the enrollment.
+pub fn admitted(v: &chainproof::Verdict) -> String {
+    let mut s = accepted(&v.report);
+    let enrollment = match &v.enrollment {
+        chainproof::Enrollment::Group(id) => format!("group {id}"),
+        chainproof::Enrollment::Device(id) => format!("individual enrollment {id}"),
+    };
+    let _ = writeln!(s, "enrollment: {enrollment}");
+    let _ = writeln!(s, "route:      {}", v.route);
+    if !v.tags.is_empty() {
+        let _ = writeln!(s, "tags:       {}", v.tags.join(", "));
+    }
+    for w in &v.warnings {
+        let _ = writeln!(s, "warning:    [{}] {}", w.code, w.message);
+    }
+    s
+}
+
 /// The verdict for a valid chain.
 pub fn accepted(r: &Report) -> String {
     let mut s = String::new();

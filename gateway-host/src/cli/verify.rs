@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chainproof::{
-    IdentitySource, PeerName, Purpose, TrustStore, UnixTime, VerifyOptions, verify_chain,
+    FleetPolicy, IdentitySource, PeerName, Purpose, TrustStore, UnixTime, VerifyOptions,
+    verify_chain,
 };
 use clap::{Args, ValueEnum};
 use const_oid::ObjectIdentifier;
@@ -24,8 +25,12 @@ Example:
 )]
 pub struct VerifyArgs {
     /// Trust anchors (root CAs, or a pinned intermediate), PEM or DER; repeat for several files.
-    #[arg(long, value_name = "TRUST.pem", required = true)]
+    #[arg(long, value_name = "TRUST.pem", required_unless_present = "policy")]
     pub trust: Vec<PathBuf>,
+
+    /// Decide with a fleet trust policy (docs/policy.md) instead of --trust and --crl.
+    #[arg(long, value_name = "POLICY.toml", conflicts_with_all = ["trust", "crl"])]
+    pub policy: Option<PathBuf>,
 
     /// Untrusted intermediate certificates that may complete the path; repeatable.
     #[arg(long, value_name = "INTERMEDIATES.pem")]
@@ -131,10 +136,18 @@ fn parse_oid(s: &str) -> Result<ObjectIdentifier, String> {
 
 /// The CLI never decides anything itself: this is the whole input the core sees.
 struct Inputs {
-    store: TrustStore,
+    trust: Trust,
     leaf: Vec<u8>,
     bag: Vec<Vec<u8>>,
     options: VerifyOptions,
+}
+
+/// What the chain is judged by.
+enum Trust {
+    /// `--trust` anchors and `--crl` lists.
+    Store(TrustStore),
+    /// `--policy`: enrollments and deny lists.
+    Policy(Box<FleetPolicy>),
 }
 
 /// This computer's clock, the default validation time (the core never reads a clock).
@@ -149,19 +162,12 @@ pub fn now() -> Result<UnixTime, UsageError> {
 }
 
 fn load(args: &VerifyArgs) -> Result<Inputs, UsageError> {
-    let mut store = TrustStore::new();
-    for path in &args.trust {
-        let bytes = files::read(path, "trust anchors")?;
-        store
-            .add_anchors(&bytes)
-            .map_err(|e| files::input_error(path, &e))?;
-    }
-    for path in &args.crl {
-        let bytes = files::read(path, "CRLs")?;
-        store
-            .add_crls(&bytes)
-            .map_err(|e| files::input_error(path, &e))?;
-    }
+    let trust = match &args.policy {
+        Some(path) => Trust::Policy(Box::new(
+            super::policy::load(path)?.map_err(|e| files::input_error(path, &e))?,
+        )),
+        None => Trust::Store(load_store(args)?),
+    };
 
     let mut sent = files::certificates(&args.leaf, "the device certificate")?.into_iter();
     let leaf = sent
@@ -193,28 +199,66 @@ fn load(args: &VerifyArgs) -> Result<Inputs, UsageError> {
         options.renewal_window_secs = i64::from(days) * 86_400;
     }
     Ok(Inputs {
-        store,
+        trust,
         leaf,
         bag,
         options,
     })
 }
 
+fn load_store(args: &VerifyArgs) -> Result<TrustStore, UsageError> {
+    let mut store = TrustStore::new();
+    for path in &args.trust {
+        let bytes = files::read(path, "trust anchors")?;
+        store
+            .add_anchors(&bytes)
+            .map_err(|e| files::input_error(path, &e))?;
+    }
+    for path in &args.crl {
+        let bytes = files::read(path, "CRLs")?;
+        store
+            .add_crls(&bytes)
+            .map_err(|e| files::input_error(path, &e))?;
+    }
+    Ok(store)
+}
+
 /// Run `chainproof verify`.
 pub fn run(args: &VerifyArgs) -> Result<Outcome, UsageError> {
     let inputs = load(args)?;
-    let verdict = verify_chain(&inputs.store, &inputs.leaf, &inputs.bag, &inputs.options);
-    if args.json {
-        emit(&output::json_verdict(&verdict)?);
-    } else {
-        match &verdict {
-            Ok(report) => emit(&output::accepted(report)),
-            Err(failure) => emit(&output::rejected(failure)),
+    let (accepted, text, json) = match &inputs.trust {
+        Trust::Store(store) => {
+            let verdict = verify_chain(store, &inputs.leaf, &inputs.bag, &inputs.options);
+            let text = match &verdict {
+                Ok(report) => output::accepted(report),
+                Err(failure) => output::rejected(failure),
+            };
+            (verdict.is_ok(), text, json_if(args, &verdict)?)
         }
-    }
-    Ok(if verdict.is_ok() {
+        Trust::Policy(policy) => {
+            let verdict = policy.verify(&inputs.leaf, &inputs.bag, &inputs.options);
+            let text = match &verdict {
+                Ok(v) => output::admitted(v),
+                Err(failure) => output::rejected(failure),
+            };
+            (verdict.is_ok(), text, json_if(args, &verdict)?)
+        }
+    };
+    emit(&json.unwrap_or(text));
+    Ok(if accepted {
         Outcome::Ok
     } else {
         Outcome::Rejected
     })
+}
+
+fn json_if<T: serde::Serialize>(
+    args: &VerifyArgs,
+    verdict: &Result<T, chainproof::Failure>,
+) -> Result<Option<String>, UsageError> {
+    if args.json {
+        output::json_verdict(verdict).map(Some)
+    } else {
+        Ok(None)
+    }
 }
