@@ -5,6 +5,7 @@
 //! and exit codes.
 
 mod cli;
+mod gateway;
 
 use std::process::ExitCode;
 
@@ -21,7 +22,6 @@ struct Cli {
     command: Command,
 }
 
-// A later issue adds `gateway` here.
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate a device certificate chain against trust anchors (and CRLs).
@@ -36,6 +36,10 @@ enum Command {
     Ca(cli::ca::CaArgs),
     /// Fleet trust policies (enrollment groups, individual enrollments, deny lists).
     Policy(cli::policy::PolicyArgs),
+    /// Run the edge gateway: devices over MQTT/TLS, forwarded upstream (docs/gateway.md).
+    Gateway(gateway::cli::GatewayArgs),
+    /// The gateway's audit log.
+    Audit(gateway::cli::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,18 @@ fn main() -> ExitCode {
         Command::Pop(args) => cli::pop::run(&args),
         Command::Ca(args) => cli::ca::run(&args),
         Command::Policy(args) => cli::policy::run(&args),
+        Command::Gateway(args) => gateway::cli::gateway(&args)
+            .map(|()| cli::Outcome::Ok)
+            .map_err(cli::UsageError),
+        Command::Audit(args) => gateway::cli::audit(&args)
+            .map(|ok| {
+                if ok {
+                    cli::Outcome::Ok
+                } else {
+                    cli::Outcome::Rejected
+                }
+            })
+            .map_err(cli::UsageError),
     };
     cli::finish(outcome)
 }

@@ -1,0 +1,309 @@
+//! The device-facing TLS: rustls on the `ring` provider, TLS 1.2 and 1.3, a client certificate
+//! required, and a client-certificate verifier that hands both the chain and the handshake's
+//! CertificateVerify signature to the [`DeviceAuthenticator`]. Nothing else accepts a device:
+//! a session starts only from a [`HandshakeOutcome`] where both answered yes.
+//!
+//! Each connection gets its own `ServerConfig` (and verifier), so the verdict belongs to that
+//! connection, and no session resumption can skip the checks.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chainproof::{Error as CoreError, TlsScheme, UnixTime, VerifyOptions};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::server::NoServerSessionStorage;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::auth::DeviceAuthenticator;
+use chainproof_gateway::engine::{Accepted, EngineError, Rejection};
+
+/// What the verifier learned during one handshake.
+#[derive(Debug, Default)]
+pub struct HandshakeOutcome {
+    /// The leaf the device presented.
+    pub leaf: Option<Vec<u8>>,
+    /// The chain verdict.
+    pub chain: Option<Result<Accepted, Rejection>>,
+    /// The CertificateVerify verdict.
+    pub signature: Option<Result<(), Rejection>>,
+    /// The validator could not answer at all.
+    pub engine_error: Option<EngineError>,
+    /// Time spent in the validator.
+    pub validation_time: Duration,
+}
+
+impl HandshakeOutcome {
+    /// The accepted verdict, only when the chain was admitted and the signature verified
+    /// for the same leaf.
+    pub fn accepted(&self) -> Option<&Accepted> {
+        match (&self.chain, &self.signature) {
+            (Some(Ok(a)), Some(Ok(()))) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The rejection, if the validator refused the chain or the signature.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match (&self.chain, &self.signature) {
+            (Some(Err(r)), _) | (_, Some(Err(r))) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The verifier of one connection.
+pub struct DeviceVerifier {
+    auth: Arc<dyn DeviceAuthenticator>,
+    provider: Arc<CryptoProvider>,
+    outcome: Mutex<HandshakeOutcome>,
+}
+
+impl std::fmt::Debug for DeviceVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceVerifier").finish_non_exhaustive()
+    }
+}
+
+impl DeviceVerifier {
+    /// A verifier for one handshake.
+    pub fn new(auth: Arc<dyn DeviceAuthenticator>, provider: Arc<CryptoProvider>) -> Self {
+        DeviceVerifier {
+            auth,
+            provider,
+            outcome: Mutex::new(HandshakeOutcome::default()),
+        }
+    }
+
+    /// Take what the handshake decided (once).
+    pub fn take_outcome(&self) -> HandshakeOutcome {
+        std::mem::take(&mut *self.outcome.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut HandshakeOutcome) -> R) -> R {
+        f(&mut self.outcome.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn check_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // The signature must be by the very leaf the chain check admitted.
+        let same_leaf = self.with(|o| o.leaf.as_deref() == Some(cert.as_ref()));
+        if !same_leaf {
+            return Err(rustls::Error::General(
+                "CertificateVerify for a certificate that was not verified".into(),
+            ));
+        }
+        let code = u16::from(dss.scheme);
+        let started = Instant::now();
+        let answer = match TlsScheme::from_code(code) {
+            Ok(scheme) => {
+                self.auth
+                    .verify_tls_signature(cert.as_ref(), scheme, message, dss.signature())
+            }
+            Err(e) => Ok(Err(Rejection::from(e))),
+        };
+        self.with(|o| {
+            o.validation_time += started.elapsed();
+            match answer {
+                Ok(Ok(())) => {
+                    o.signature = Some(Ok(()));
+                    Ok(HandshakeSignatureValid::assertion())
+                }
+                Ok(Err(r)) => {
+                    o.signature = Some(Err(r));
+                    Err(rustls::Error::InvalidCertificate(
+                        CertificateError::BadSignature,
+                    ))
+                }
+                Err(e) => {
+                    o.engine_error = Some(e);
+                    Err(rustls::Error::General("validator unavailable".into()))
+                }
+            }
+        })
+    }
+}
+
+/// The TLS alert a rejection maps to, so a device's TLS stack reports something close.
+fn alert_for(r: &Rejection) -> CertificateError {
+    match r.code.as_str() {
+        "expired" => CertificateError::Expired,
+        "not-yet-valid" => CertificateError::NotValidYet,
+        "revoked" => CertificateError::Revoked,
+        "unknown-issuer" => CertificateError::UnknownIssuer,
+        "bad-signature" => CertificateError::BadSignature,
+        _ => CertificateError::ApplicationVerificationFailure,
+    }
+}
+
+impl ClientCertVerifier for DeviceVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // Devices carry one certificate; hints would only reveal the fleet's CAs.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let bag: Vec<Vec<u8>> = intermediates.iter().map(|c| c.to_vec()).collect();
+        let time = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let opts = VerifyOptions::new(UnixTime(time));
+        let started = Instant::now();
+        let answer = self.auth.verify_device(end_entity.as_ref(), &bag, &opts);
+        self.with(|o| {
+            o.validation_time += started.elapsed();
+            o.leaf = Some(end_entity.to_vec());
+            match answer {
+                Ok(Ok(a)) => {
+                    o.chain = Some(Ok(a));
+                    Ok(ClientCertVerified::assertion())
+                }
+                Ok(Err(r)) => {
+                    let alert = alert_for(&r);
+                    o.chain = Some(Err(r));
+                    Err(rustls::Error::InvalidCertificate(alert))
+                }
+                Err(e) => {
+                    o.engine_error = Some(e);
+                    Err(rustls::Error::General("validator unavailable".into()))
+                }
+            }
+        })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.check_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.check_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        // What the core verifies, in the provider's order of preference.
+        let ours: Vec<u16> = TlsScheme::ALL.iter().map(|s| s.code()).collect();
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+            .into_iter()
+            .filter(|s| ours.contains(&u16::from(*s)))
+            .collect()
+    }
+}
+
+/// The gateway's own certificate and key, loaded once.
+#[derive(Debug)]
+pub struct ServerIdentity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerIdentity {
+    /// Load a PEM chain and key; errors name the file.
+    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, String> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| format!("listen.cert: {}: {e}", cert.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("listen.cert: {}: {e}", cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!("listen.cert: {}: no certificate", cert.display()));
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| format!("listen.key: {}: {e}", key.display()))?;
+        let identity = ServerIdentity {
+            chain,
+            key,
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        };
+        // Refuse a key that does not match now, not at the first device.
+        let probe = Arc::new(NoDevices);
+        identity.config(probe)?;
+        Ok(identity)
+    }
+
+    /// The crypto provider.
+    pub fn provider(&self) -> Arc<CryptoProvider> {
+        self.provider.clone()
+    }
+
+    /// A server configuration for one connection, with `verifier` deciding the client.
+    pub fn config(&self, verifier: Arc<dyn ClientCertVerifier>) -> Result<ServerConfig, String> {
+        let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| format!("TLS versions: {e}"))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| format!("listen.cert/listen.key: {e}"))?;
+        // Every connection is verified from scratch: no resumption.
+        cfg.session_storage = Arc::new(NoServerSessionStorage {});
+        cfg.send_tls13_tickets = 0;
+        Ok(cfg)
+    }
+}
+
+/// A verifier that accepts nobody (only to check the server key at load time).
+#[derive(Debug)]
+struct NoDevices;
+
+impl ClientCertVerifier for NoDevices {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Err(rustls::Error::InvalidCertificate(
+            CertificateError::ApplicationVerificationFailure,
+        ))
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("no devices".into()))
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("no devices".into()))
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ECDSA_NISTP256_SHA256]
+    }
+}
+
+/// The core's rejection for a device that sent no certificate at all.
+pub fn no_certificate() -> Rejection {
+    Rejection::from(CoreError::NoCertificate)
+}

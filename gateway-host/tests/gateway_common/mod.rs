@@ -1,0 +1,414 @@
+//! Real parts for the gateway tests: a mosquitto broker upstream, the `chainproof gateway`
+//! binary, mosquitto_pub/mosquitto_sub as devices and reader, and a PKI from the testkit.
+//! Every wait is bounded in time; everything listens on 127.0.0.1 only.
+
+#![allow(dead_code)] // each test binary uses part of this
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chainproof_testkit::{CertSpec, DemoPki, Dn, KeyKind, KeyPair, San, demo_pki};
+
+/// Seconds since 1970.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Wait until something accepts TCP connections on `port` (at most `limit`).
+pub fn wait_for_port(port: u16, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port} after {limit:?}");
+}
+
+/// A mosquitto broker on 127.0.0.1.
+pub struct Broker {
+    child: Option<Child>,
+    /// Its port.
+    pub port: u16,
+    conf: PathBuf,
+}
+
+impl Broker {
+    /// Start mosquitto on a free port, with persistence in `dir` (so a persistent reader
+    /// session survives a restart).
+    pub fn start(dir: &Path) -> Broker {
+        let port = free_port();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\n",
+                dir.display()
+            ),
+        )
+        .expect("write mosquitto.conf");
+        let mut b = Broker {
+            child: None,
+            port,
+            conf,
+        };
+        b.restart();
+        b
+    }
+
+    /// Start again on the same port after [`Broker::stop`].
+    pub fn restart(&mut self) {
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto (cargo xtask setup installs it)");
+        self.child = Some(child);
+        wait_for_port(self.port, Duration::from_secs(10));
+    }
+
+    /// Stop it cleanly (SIGTERM: it saves its persistent sessions).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The gateway's PKI and device files.
+pub struct Pki {
+    /// The demo fleet (valid, revoked, expired, missing intermediate devices).
+    pub demo: DemoPki,
+    /// Where the files are.
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    /// Write the demo fleet, a server certificate for 127.0.0.1, and one device from an
+    /// unrelated root (untrusted).
+    pub fn new(dir: &Path) -> Pki {
+        let t = now();
+        let demo = demo_pki(t);
+        for fx in &demo.devices {
+            fx.write_to(&dir.join(fx.name)).expect("write fixture");
+        }
+        let root = &demo.root;
+        std::fs::write(dir.join("root.pem"), root.pem()).expect("root");
+        std::fs::write(dir.join("crl.pem"), demo.crl.pem()).expect("crl");
+        // The gateway's own TLS certificate, from a separate server CA.
+        let ca_key = KeyPair::generate(KeyKind::P256, 7, "gateway-test/server-ca");
+        let ca = CertSpec::ca(
+            Dn::new().o("Gateway Test").cn("Gateway Test Server CA"),
+            ca_key,
+            t - 3600,
+            t + 86_400 * 30,
+            None,
+        )
+        .self_signed();
+        let key = KeyPair::generate(KeyKind::P256, 7, "gateway-test/server");
+        let server = CertSpec::new(
+            Dn::new().cn("localhost"),
+            key.clone(),
+            t - 3600,
+            t + 86_400 * 30,
+        )
+        .with_san(San::Dns("localhost".into()))
+        .with_san(San::Ip("127.0.0.1".parse().expect("ip")))
+        .with_eku(&[const_oid::db::rfc5280::ID_KP_SERVER_AUTH])
+        .issued_by(&ca);
+        std::fs::write(dir.join("server-ca.pem"), ca.pem()).expect("server ca");
+        std::fs::write(dir.join("server.pem"), server.pem()).expect("server cert");
+        std::fs::write(dir.join("server.key"), key.private_pkcs8_pem()).expect("server key");
+        // A device with a valid-looking chain to a root the gateway does not trust.
+        let other_key = KeyPair::generate(KeyKind::P256, 7, "gateway-test/other-root");
+        let other = CertSpec::ca(
+            Dn::new().cn("Other Root"),
+            other_key,
+            t - 3600,
+            t + 86_400,
+            None,
+        )
+        .self_signed();
+        let dev_key = KeyPair::generate(KeyKind::P256, 7, "gateway-test/stranger");
+        let stranger = CertSpec::device(
+            "sensor-0001",
+            "Other",
+            "Devices",
+            dev_key.clone(),
+            t - 3600,
+            t + 86_400,
+        )
+        .issued_by(&other);
+        let sdir = dir.join("stranger");
+        std::fs::create_dir_all(&sdir).expect("dir");
+        std::fs::write(sdir.join("chain.pem"), stranger.pem() + &other.pem()).expect("chain");
+        std::fs::write(sdir.join("leaf.key"), dev_key.private_pkcs8_pem()).expect("key");
+        Pki {
+            demo,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// A device's certificate chain file (leaf and the intermediates it sends).
+    pub fn chain(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("chain.pem")
+    }
+
+    /// A device's key file.
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("leaf.key")
+    }
+}
+
+/// A running `chainproof gateway`.
+pub struct Gateway {
+    child: Option<Child>,
+    /// Where devices connect.
+    pub port: u16,
+    /// `/metrics` address.
+    pub metrics: SocketAddr,
+    /// Every stderr line so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+    /// The config file.
+    pub config: PathBuf,
+}
+
+/// Write a gateway config for `pki` towards `upstream_port`.
+pub fn write_config(dir: &Path, upstream_port: u16, extra: &str) -> PathBuf {
+    let path = dir.join("gateway.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[listen]\naddress = \"127.0.0.1:0\"\ncert = \"server.pem\"\nkey = \"server.key\"\nhandshake_timeout_secs = 2\n{extra}\n\
+             [trust]\nanchors = [\"root.pem\"]\ncrls = [\"crl.pem\"]\n\n\
+             [upstream]\nhost = \"127.0.0.1\"\nport = {upstream_port}\nkeep_alive_secs = 5\n\n\
+             [store]\npath = \"queue.redb\"\n\n[audit]\npath = \"audit.jsonl\"\n\n\
+             [metrics]\naddress = \"127.0.0.1:0\"\n"
+        ),
+    )
+    .expect("write gateway.toml");
+    path
+}
+
+impl Gateway {
+    /// Start the gateway and wait for its "listening on" line (at most 60 s: the first start
+    /// compiles the component).
+    pub fn start(config: &Path) -> Gateway {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chainproof"))
+            .arg("gateway")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the gateway");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.to_owned());
+                }
+                sink.lock().expect("log").push(line);
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the gateway did not start: {:?}", log.lock().expect("log"));
+            }
+        };
+        let addr: SocketAddr = line
+            .split_whitespace()
+            .next()
+            .and_then(|a| a.parse().ok())
+            .expect("listening address");
+        let metrics: SocketAddr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|m| m.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .expect("metrics address");
+        Gateway {
+            child: Some(child),
+            port: addr.port(),
+            metrics,
+            log,
+            config: config.to_path_buf(),
+        }
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Wait until a log line contains `needle` (at most `limit`).
+    pub fn wait_log(&self, needle: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(l) = self
+                .log
+                .lock()
+                .expect("log")
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "no log line with {needle:?} within {limit:?}: {:?}",
+            self.log.lock().expect("log")
+        );
+    }
+
+    /// GET a path from the metrics server.
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::Write;
+        let mut s = TcpStream::connect(self.metrics).expect("metrics");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("request");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// `mosquitto_pub` as a device: returns its output (status, stdout, stderr).
+pub fn publish(
+    gw_port: u16,
+    pki: &Pki,
+    cert_key: Option<(&Path, &Path)>,
+    client_id: &str,
+    topic: &str,
+    message: &str,
+) -> Output {
+    let mut cmd = Command::new("mosquitto_pub");
+    cmd.args(["-h", "127.0.0.1", "-p", &gw_port.to_string()])
+        .arg("--cafile")
+        .arg(pki.dir.join("server-ca.pem"))
+        .args(["-i", client_id, "-t", topic, "-m", message, "-q", "1", "-d"]);
+    if let Some((cert, key)) = cert_key {
+        cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    run_bounded(cmd, Duration::from_secs(20))
+}
+
+/// Run a command with a time limit (killed after it).
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// A persistent QoS 1 reader session on the broker (`mosquitto_sub -c`): create it once, then
+/// [`read_persistent`] collects what arrived meanwhile.
+pub fn create_reader(broker: u16, id: &str, filter: &str) {
+    let mut cmd = Command::new("mosquitto_sub");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &broker.to_string(),
+        "-c",
+        "-i",
+        id,
+        "-q",
+        "1",
+        "-t",
+        filter,
+        "-E",
+    ]);
+    let out = run_bounded(cmd, Duration::from_secs(10));
+    assert!(out.status.success(), "mosquitto_sub -E: {out:?}");
+}
+
+/// Read `count` messages (`topic payload` lines) from a persistent reader session, waiting
+/// at most `limit` seconds.
+pub fn read_persistent(
+    broker: u16,
+    id: &str,
+    filter: &str,
+    count: usize,
+    limit: u64,
+) -> Vec<String> {
+    let mut cmd = Command::new("mosquitto_sub");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &broker.to_string(),
+        "-c",
+        "-i",
+        id,
+        "-q",
+        "1",
+        "-t",
+        filter,
+        "-v",
+    ])
+    .args(["-C", &count.to_string(), "-W", &limit.to_string()]);
+    let out = run_bounded(cmd, Duration::from_secs(limit + 5));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
