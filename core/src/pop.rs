@@ -87,28 +87,8 @@ pub fn verify_possession<B: AsRef<[u8]>>(
     guard: &mut ReplayGuard,
 ) -> Result<PossessionReport, Failure> {
     let chain = verify_chain(store, leaf_der, intermediates, opts)?;
-    // verify_chain decoded this leaf already; decoding again is ~3 µs and keeps its API as is.
-    let leaf = Cert::from_der(leaf_der).map_err(|e| Failure::at(e, 0, "the device certificate"))?;
-    let at_leaf = |e: Error| Failure::at(e, 0, leaf.subject().to_owned());
-    let key = signature::signing_key(&leaf).map_err(at_leaf)?;
-
+    let kind = verify_answer(leaf_der, opts.time, proof, guard)?;
     let challenge = proof.challenge;
-    if challenge.audience() != proof.audience {
-        return Err(Failure::new(Error::PopWrongAudience {
-            expected: proof.audience.to_owned(),
-            found: challenge.audience().to_owned(),
-        }));
-    }
-    guard.check(challenge, opts.time)?;
-    let kind = verify_signature(
-        key,
-        &challenge.signed_bytes(),
-        proof.signature,
-        proof.encoding,
-    )
-    .map_err(at_leaf)?;
-    guard.check_and_record(challenge, opts.time)?;
-
     Ok(PossessionReport {
         chain,
         audience: challenge.audience().to_owned(),
@@ -121,4 +101,40 @@ pub fn verify_possession<B: AsRef<[u8]>>(
         expires_at: challenge.expires_at(),
         signature: kind,
     })
+}
+
+/// The answer half of [`verify_possession`], for callers that validate the chain another way
+/// (a fleet policy's [`crate::FleetPolicy::verify`]): the leaf's keyUsage allows
+/// digitalSignature (`pop-key-usage`), the audience, the challenge's lifetime at `time`, the
+/// replay guard, then the signature, with the same codes and order as [`verify_possession`].
+///
+/// It does not validate the chain: an `Ok` only says that whoever answered holds the private key
+/// of `leaf_der`. Run the chain check first and report its failure before this one.
+pub fn verify_answer(
+    leaf_der: &[u8],
+    time: crate::time::UnixTime,
+    proof: &Proof<'_>,
+    guard: &mut ReplayGuard,
+) -> Result<PopSignatureKind, Failure> {
+    let leaf = Cert::from_der(leaf_der).map_err(|e| Failure::at(e, 0, "the device certificate"))?;
+    let at_leaf = |e: Error| Failure::at(e, 0, leaf.subject().to_owned());
+    let key = signature::signing_key(&leaf).map_err(at_leaf)?;
+
+    let challenge = proof.challenge;
+    if challenge.audience() != proof.audience {
+        return Err(Failure::new(Error::PopWrongAudience {
+            expected: proof.audience.to_owned(),
+            found: challenge.audience().to_owned(),
+        }));
+    }
+    guard.check(challenge, time)?;
+    let kind = verify_signature(
+        key,
+        &challenge.signed_bytes(),
+        proof.signature,
+        proof.encoding,
+    )
+    .map_err(at_leaf)?;
+    guard.check_and_record(challenge, time)?;
+    Ok(kind)
 }
