@@ -36,6 +36,8 @@ enum Command {
     Ca(cli::ca::CaArgs),
     /// Fleet trust policies (enrollment groups, individual enrollments, deny lists).
     Policy(cli::policy::PolicyArgs),
+    /// A simulated device on local HTTP (serves its chain, signs challenges) for the web page.
+    Device(cli::device::DeviceArgs),
     /// Run the edge gateway: devices over MQTT/TLS, forwarded upstream (docs/gateway.md).
     Gateway(gateway::cli::GatewayArgs),
     /// The gateway's audit log.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Pop(args) => cli::pop::run(&args),
         Command::Ca(args) => cli::ca::run(&args),
         Command::Policy(args) => cli::policy::run(&args),
+        Command::Device(args) => cli::device::run(&args),
         Command::Gateway(args) => gateway::cli::gateway(&args)
             .map(|()| cli::Outcome::Ok)
             .map_err(cli::UsageError),

@@ -55,9 +55,10 @@ fn errors_md_lists_every_code() {
 #[test]
 fn cli_md_documents_every_option() {
     let cli_md = std::fs::read_to_string(docs("cli.md")).expect("docs/cli.md exists");
-    for sub in ["verify", "inspect", "fixtures"] {
+    for sub in ["verify", "inspect", "fixtures", "device serve"] {
         let out = Command::new(env!("CARGO_BIN_EXE_chainproof"))
-            .args([sub, "--help"])
+            .args(sub.split(' '))
+            .arg("--help")
             .output()
             .expect("run chainproof --help");
         assert!(out.status.success());

@@ -1,6 +1,7 @@
 //! The subcommands, their shared file reading and their exit codes.
 
 pub mod ca;
+pub mod device;
 pub mod files;
 pub mod fixtures;
 pub mod inspect;

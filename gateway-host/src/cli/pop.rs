@@ -297,7 +297,7 @@ fn verify(args: &PopVerifyArgs) -> Result<Outcome, UsageError> {
 }
 
 /// Device keys for the simulator: reading the usual PEM files and signing as a device would.
-mod device_key {
+pub(crate) mod device_key {
     use std::path::Path;
 
     use p256::pkcs8::DecodePrivateKey;
