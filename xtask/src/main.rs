@@ -72,7 +72,11 @@ fn have(program: &str) -> bool {
 
 /// Debian packages, installed only when their command is missing.
 /// (command that proves the package is there, package)
-const DEBIAN: &[(&str, &str)] = &[("openssl", "openssl")];
+const DEBIAN: &[(&str, &str)] = &[
+    ("openssl", "openssl"),
+    // The browser the web page's end-to-end tests drive (playwright-core, shared/TOOLCHAIN.md).
+    ("chromium", "chromium"),
+];
 
 fn setup() -> Result<(), String> {
     let missing: Vec<&str> = DEBIAN
@@ -89,13 +93,15 @@ fn setup() -> Result<(), String> {
     }
     // The toolchain and wasm targets named in rust-toolchain.toml (a no-op when present).
     run(Command::new("rustup").args(["toolchain", "install"]))?;
+    setup_web()?;
     Ok(())
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
     run(Command::new("cargo")
         .args(["test", "--workspace"])
-        .args(extra))
+        .args(extra))?;
+    test_web()
 }
 
 fn demo(_extra: &[String]) -> Result<(), String> {
@@ -111,4 +117,90 @@ fn demo(_extra: &[String]) -> Result<(), String> {
         .arg("--untrusted")
         .arg(fx.join("intermediates.pem"))
         .arg(fx.join("leaf.pem")))
+}
+
+// ---- the browser module and the technician's page (wasm-web/, web/) ----------------------
+
+/// The wasm-bindgen version Cargo.lock resolved; the CLI must be exactly this version.
+fn locked_version(krate: &str) -> Result<String, String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let needle = format!("name = \"{krate}\"\nversion = \"");
+    let start = lock
+        .find(&needle)
+        .ok_or_else(|| format!("Cargo.lock has no {krate}"))?
+        + needle.len();
+    lock[start..]
+        .split('"')
+        .next()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("Cargo.lock: unreadable version of {krate}"))
+}
+
+/// `wasm-bindgen-cli` at Cargo.lock's version (only when the installed one differs) and the
+/// page's npm packages (`npm ci` from web/package-lock.json).
+fn setup_web() -> Result<(), String> {
+    let want = locked_version("wasm-bindgen")?;
+    let installed = Command::new("wasm-bindgen")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if installed.as_deref() != Some(&format!("wasm-bindgen {want}")) {
+        let locked = run(Command::new("cargo").args([
+            "install",
+            "wasm-bindgen-cli",
+            "--locked",
+            "--version",
+            &want,
+        ]));
+        if let Err(e) = locked {
+            // Seen here: the CLI's own lock file named a webpki-roots release the registry
+            // mirror did not have yet; the unlocked build resolves to one it has.
+            println!("xtask: {e}; retrying without --locked");
+            run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &want]))?;
+        }
+    }
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", "web"]))
+}
+
+/// Build the browser module (release, size-tuned, wasm32-unknown-unknown), generate its JS
+/// glue and TypeScript declarations into web/pkg/, then run the page's tests in Chromium and the
+/// parity test against the native CLI.
+fn build_web() -> Result<(), String> {
+    // Size settings for this build only: the wasm32 artefacts live in their own target
+    // subdirectory, so the native release build (and wasmtime) is not rebuilt.
+    run(Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "chainproof-web",
+        ])
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .env("CARGO_PROFILE_RELEASE_PANIC", "abort"))?;
+    run(Command::new("wasm-bindgen")
+        .args([
+            "--target",
+            "web",
+            "--remove-name-section",
+            "--remove-producers-section",
+            "--out-dir",
+            "web/pkg",
+        ])
+        .arg(root().join("target/wasm32-unknown-unknown/release/chainproof_web.wasm")))?;
+    run(Command::new("node").arg("web/scripts/build.mjs"))
+}
+
+fn test_web() -> Result<(), String> {
+    build_web()?;
+    // The tests run the CLI (parity, fixtures, `device serve`).
+    run(Command::new("cargo").args(["build", "-p", "chainproof-gateway"]))?;
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "web/tests/"])
+        .env("CHAINPROOF_BIN", root().join("target/debug/chainproof")))
 }

@@ -1,0 +1,58 @@
+// Parity: the browser module (the same .wasm the page loads, run in node) gives the same JSON
+// verdict as `chainproof verify --json` (native engine) for every IoT fixture and every demo
+// fleet device under the demo policy.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { WEB, cli, engineArgs, makeFixtures } from './helpers.mjs';
+
+const { initSync, Verifier } = await import(join(WEB, 'pkg/chainproof_web.js'));
+initSync({ module: readFileSync(join(WEB, 'pkg/chainproof_web_bg.wasm')) });
+const fx = makeFixtures();
+const engine = engineArgs();
+const read = (p) => new Uint8Array(readFileSync(p));
+// What JSON.stringify makes of the module's object, compared with serde_json's output.
+const plain = (v) => JSON.parse(JSON.stringify(v));
+
+test('every IoT fixture: module JSON equals the CLI JSON', () => {
+  const names = readdirSync(fx.fx).filter((n) => existsSync(join(fx.fx, n, 'fixture.json')));
+  assert.ok(names.length >= 10, `only ${names.length} fixtures`);
+  let rejected = 0;
+  for (const name of names) {
+    const d = join(fx.fx, name);
+    const m = JSON.parse(readFileSync(join(d, 'fixture.json'), 'utf8'));
+    const crlFiles = m.files.crls.map((c) => join(d, c));
+    const crls = Buffer.concat(crlFiles.map((p) => readFileSync(p)));
+    const v = Verifier.fromAnchors(read(join(d, 'anchors.pem')), new Uint8Array(crls));
+    const got = plain(v.verify(read(join(d, 'leaf.pem')), read(join(d, 'intermediates.pem')), { at: m.validation_time }));
+    v.free();
+    // The CLI refuses an empty --untrusted file (no certificate); the module takes empty bytes
+    // as "no extra intermediates", so the empty file is simply not passed.
+    const bag = readFileSync(join(d, 'intermediates.pem')).length ? ['--untrusted', join(d, 'intermediates.pem')] : [];
+    const args = ['verify', ...engine, '--json', '--at', String(m.validation_time), '--trust', join(d, 'anchors.pem'),
+      ...bag, ...crlFiles.flatMap((c) => ['--crl', c]), join(d, 'leaf.pem')];
+    const want = JSON.parse(cli(args).stdout);
+    assert.deepEqual(got, want, `${name}`);
+    assert.equal(got.reason, m.expected_code ?? 'ok', name);
+    if (!got.valid) rejected += 1;
+  }
+  assert.ok(rejected > 0, 'the fixtures include rejected chains');
+});
+
+test('demo fleet under the demo policy: module JSON equals the CLI JSON', () => {
+  const files = new Map(['root.pem', 'crl.pem'].map((f) => [f, read(join(fx.policy, f))]));
+  const v = Verifier.fromPolicy(readFileSync(join(fx.policy, 'policy.toml'), 'utf8'), files);
+  const demo = JSON.parse(readFileSync(join(fx.demo, 'demo.json'), 'utf8'));
+  const reasons = new Set();
+  for (const dev of demo.devices) {
+    const chain = join(fx.demo, dev.dir, 'chain.pem');
+    const got = plain(v.verify(read(chain), new Uint8Array(), { at: demo.validation_time }));
+    const want = JSON.parse(cli(['verify', ...engine, '--json', '--at', String(demo.validation_time),
+      '--policy', join(fx.policy, 'policy.toml'), chain]).stdout);
+    assert.deepEqual(got, want, dev.device_id);
+    reasons.add(got.reason);
+  }
+  v.free();
+  assert.ok(reasons.has('ok') && reasons.size >= 3, `reasons: ${[...reasons]}`);
+});
