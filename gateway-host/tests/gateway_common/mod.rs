@@ -54,12 +54,27 @@ impl Broker {
     /// session survives a restart).
     pub fn start(dir: &Path) -> Broker {
         let port = free_port();
+        // mosquitto started as root drops to its own user, which must be able to write its
+        // persistence file here.
+        let store = dir.join("mosquitto");
+        std::fs::create_dir_all(&store).expect("mosquitto dir");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777))
+                .expect("chmod");
+            for p in [dir, dir.parent().unwrap_or(dir)] {
+                let mode = std::fs::metadata(p)
+                    .map(|m| m.permissions().mode())
+                    .unwrap_or(0o755);
+                let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o711));
+            }
+        }
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\n",
-                dir.display()
+                store.display()
             ),
         )
         .expect("write mosquitto.conf");
