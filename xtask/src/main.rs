@@ -3,7 +3,8 @@
 //! - `setup`: install what the tests and the demo need and is not a Rust crate (Debian packages,
 //!   the pinned toolchain with its wasm targets, tools at the versions Cargo.lock names, npm
 //!   packages). Idempotent: installed pieces are detected and skipped.
-//! - `test`: `setup`, build the wasm artefacts the tests load, then every test suite.
+//! - `test`: `setup`, build the wasm artefacts the tests load (the validator component for
+//!   wasm32-wasip2), then every test suite.
 //! - `demo`: `setup`, then the main job on embedded defaults.
 //!
 //! Plain `std::process::Command`; no dependencies, so it builds in seconds.
@@ -98,14 +99,29 @@ fn setup() -> Result<(), String> {
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
+    build_component()?;
     run(Command::new("cargo")
         .args(["test", "--workspace"])
         .args(extra))?;
     test_web()
 }
 
+/// The validator component the gateway runs (and the engine tests load):
+/// target/wasm32-wasip2/release/chainproof_component.wasm.
+fn build_component() -> Result<(), String> {
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "-p",
+        "chainproof-component",
+    ]))
+}
+
 fn demo(_extra: &[String]) -> Result<(), String> {
     let out = std::env::temp_dir().join("chainproof-demo");
+    build_component()?;
     run(Command::new("cargo").args(["build", "--release", "-p", "chainproof-gateway"]))?;
     let bin = root().join("target/release/chainproof");
     run(Command::new(&bin).arg("fixtures").arg("--out").arg(&out))?;

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use chainproof::{CertSummary, Failure, Report, UnixTime};
+use chainproof_gateway::engine::Rejection;
 
 /// How much of a certificate to show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,10 +120,15 @@ pub fn accepted(r: &Report) -> String {
 
 /// The verdict for a rejected chain: code, message, hint and every path tried.
 pub fn rejected(f: &Failure) -> String {
+    rejection(&Rejection::from(f))
+}
+
+/// [`rejected`] for a rejection as both engines give it.
+pub fn rejection(f: &Rejection) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "REJECTED: {}", f.code());
-    let _ = writeln!(s, "error: {}", f.message());
-    let _ = writeln!(s, "hint:  {}", f.hint());
+    let _ = writeln!(s, "REJECTED: {}", f.code);
+    let _ = writeln!(s, "error: {}", f.message);
+    let _ = writeln!(s, "hint:  {}", f.hint);
     if !f.attempts.is_empty() {
         let _ = writeln!(s, "paths tried:");
         for (i, a) in f.attempts.iter().enumerate() {
@@ -138,12 +144,21 @@ pub fn rejected(f: &Failure) -> String {
 pub fn json_verdict<T: serde::Serialize>(
     verdict: &Result<T, Failure>,
 ) -> Result<String, super::UsageError> {
+    let verdict = verdict.as_ref().map_err(Rejection::from);
+    json_rejection_verdict(&verdict)
+}
+
+/// [`json_verdict`] for a verdict as both engines give it (a `Rejection` serialises like the
+/// `Failure` it came from).
+pub fn json_rejection_verdict<T: serde::Serialize>(
+    verdict: &Result<T, Rejection>,
+) -> Result<String, super::UsageError> {
     #[derive(serde::Serialize)]
     struct JsonVerdict<'a, T> {
         valid: bool,
         reason: &'a str,
         report: Option<&'a T>,
-        error: Option<&'a Failure>,
+        error: Option<&'a Rejection>,
     }
     let json = match verdict {
         Ok(report) => JsonVerdict {
@@ -154,7 +169,7 @@ pub fn json_verdict<T: serde::Serialize>(
         },
         Err(failure) => JsonVerdict {
             valid: false,
-            reason: failure.code().as_str(),
+            reason: failure.code.as_str(),
             report: None,
             error: Some(failure),
         },

@@ -1,11 +1,15 @@
 //! `chainproof verify`: build and check a path from the device certificate to a trust anchor.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chainproof::{
     FleetPolicy, IdentitySource, PeerName, Purpose, TrustStore, UnixTime, VerifyOptions,
     verify_chain,
+};
+use chainproof_gateway::engine::{
+    self, Accepted, Limits, Rejection, Runtime, TrustSource, Validator,
 };
 use clap::{Args, ValueEnum};
 use const_oid::ObjectIdentifier;
@@ -78,10 +82,30 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Which engine decides: the validator WebAssembly component in wasmtime (wasm, what the
+    /// gateway runs) or the core linked into this program (native). Both give the same verdict.
+    #[arg(long, value_enum, value_name = "ENGINE", default_value = "wasm")]
+    pub engine: EngineArg,
+
+    /// The validator component for --engine wasm. Default: $CHAINPROOF_COMPONENT, then
+    /// target/wasm32-wasip2/release/chainproof_component.wasm of the workspace this program was
+    /// built in, then chainproof_component.wasm next to this program.
+    #[arg(long, value_name = "COMPONENT.wasm")]
+    pub component: Option<PathBuf>,
+
     /// The device certificate, PEM or DER. It may hold the whole chain the device sent: the
     /// first certificate is the leaf, the others join the untrusted intermediates.
     #[arg(value_name = "LEAF.pem")]
     pub leaf: PathBuf,
+}
+
+/// Engines for `--engine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// The validator component (wasm32-wasip2) in wasmtime, bounded in CPU and memory.
+    Wasm,
+    /// The core compiled into this program.
+    Native,
 }
 
 /// Named purposes for `--purpose`.
@@ -137,6 +161,8 @@ fn parse_oid(s: &str) -> Result<ObjectIdentifier, String> {
 /// The CLI never decides anything itself: this is the whole input the core sees.
 struct Inputs {
     trust: Trust,
+    /// The same trust as bytes, for the component (which reads no files).
+    source: TrustSource,
     leaf: Vec<u8>,
     bag: Vec<Vec<u8>>,
     options: VerifyOptions,
@@ -162,11 +188,12 @@ pub fn now() -> Result<UnixTime, UsageError> {
 }
 
 fn load(args: &VerifyArgs) -> Result<Inputs, UsageError> {
-    let trust = match &args.policy {
-        Some(path) => Trust::Policy(Box::new(
-            super::policy::load(path)?.map_err(|e| files::input_error(path, &e))?,
-        )),
-        None => Trust::Store(load_store(args)?),
+    let (trust, source) = match &args.policy {
+        Some(path) => {
+            let (policy, source) = load_policy(path)?;
+            (Trust::Policy(Box::new(policy)), source)
+        }
+        None => load_store(args)?,
     };
 
     let mut sent = files::certificates(&args.leaf, "the device certificate")?.into_iter();
@@ -200,65 +227,118 @@ fn load(args: &VerifyArgs) -> Result<Inputs, UsageError> {
     }
     Ok(Inputs {
         trust,
+        source,
         leaf,
         bag,
         options,
     })
 }
 
-fn load_store(args: &VerifyArgs) -> Result<TrustStore, UsageError> {
+/// The files are decoded here too, so that an unreadable anchor or CRL file is named in the
+/// error (exit 2) whichever engine then decides.
+fn load_store(args: &VerifyArgs) -> Result<(Trust, TrustSource), UsageError> {
     let mut store = TrustStore::new();
+    let (mut anchors, mut crls) = (Vec::new(), Vec::new());
     for path in &args.trust {
         let bytes = files::read(path, "trust anchors")?;
         store
             .add_anchors(&bytes)
             .map_err(|e| files::input_error(path, &e))?;
+        anchors.push(bytes);
     }
     for path in &args.crl {
         let bytes = files::read(path, "CRLs")?;
         store
             .add_crls(&bytes)
             .map_err(|e| files::input_error(path, &e))?;
+        crls.push(bytes);
     }
-    Ok(store)
+    Ok((Trust::Store(store), TrustSource::Anchors { anchors, crls }))
+}
+
+/// The policy, and its text with every file it names (read relative to the policy file), for
+/// the component.
+fn load_policy(path: &Path) -> Result<(FleetPolicy, TrustSource), UsageError> {
+    let bytes = files::read(path, "the fleet policy")?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| UsageError(format!("{}: the policy is not UTF-8 text", path.display())))?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let read = std::cell::RefCell::new(Vec::new());
+    let resolve = |name: &str| {
+        let p = dir.join(name);
+        let contents = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        read.borrow_mut().push((name.to_owned(), contents.clone()));
+        Ok(contents)
+    };
+    let policy =
+        FleetPolicy::from_toml(&text, &resolve).map_err(|e| files::input_error(path, &e))?;
+    let files = read.into_inner();
+    Ok((policy, TrustSource::Policy { text, files }))
+}
+
+/// The verdict from the validator component.
+fn wasm_verdict(
+    args: &VerifyArgs,
+    inputs: &Inputs,
+) -> Result<Result<Accepted, Rejection>, UsageError> {
+    let path = engine::find_component(args.component.as_deref()).map_err(|tried| {
+        let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+        UsageError(format!(
+            "the validator component is missing (looked for {}). Build it with `{}` in the \
+             chainproof workspace, pass --component PATH or set {}, or use --engine native",
+            tried.join(", "),
+            engine::BUILD_COMMAND,
+            engine::COMPONENT_ENV
+        ))
+    })?;
+    let engine_error = |e: engine::EngineError| UsageError(format!("{}: {e}", path.display()));
+    let runtime = Arc::new(Runtime::new().map_err(engine_error)?);
+    let compiled = runtime.compile_file(&path).map_err(engine_error)?;
+    let limits = Limits {
+        pool_size: 1,
+        ..Limits::default()
+    };
+    let validator =
+        Validator::new(runtime, compiled, inputs.source.clone(), limits).map_err(engine_error)?;
+    validator
+        .verify(&inputs.leaf, &inputs.bag, &inputs.options)
+        .map_err(engine_error)
+}
+
+/// The verdict from the core linked into this program, in the same shape.
+fn native_verdict(inputs: &Inputs) -> Result<Accepted, Rejection> {
+    match &inputs.trust {
+        Trust::Store(store) => verify_chain(store, &inputs.leaf, &inputs.bag, &inputs.options)
+            .map(Accepted::Chain)
+            .map_err(Rejection::from),
+        Trust::Policy(policy) => policy
+            .verify(&inputs.leaf, &inputs.bag, &inputs.options)
+            .map(Accepted::Admitted)
+            .map_err(Rejection::from),
+    }
 }
 
 /// Run `chainproof verify`.
 pub fn run(args: &VerifyArgs) -> Result<Outcome, UsageError> {
     let inputs = load(args)?;
-    let (accepted, text, json) = match &inputs.trust {
-        Trust::Store(store) => {
-            let verdict = verify_chain(store, &inputs.leaf, &inputs.bag, &inputs.options);
-            let text = match &verdict {
-                Ok(report) => output::accepted(report),
-                Err(failure) => output::rejected(failure),
-            };
-            (verdict.is_ok(), text, json_if(args, &verdict)?)
-        }
-        Trust::Policy(policy) => {
-            let verdict = policy.verify(&inputs.leaf, &inputs.bag, &inputs.options);
-            let text = match &verdict {
-                Ok(v) => output::admitted(v),
-                Err(failure) => output::rejected(failure),
-            };
-            (verdict.is_ok(), text, json_if(args, &verdict)?)
-        }
+    let verdict = match args.engine {
+        EngineArg::Wasm => wasm_verdict(args, &inputs)?,
+        EngineArg::Native => native_verdict(&inputs),
+    };
+    let text = match &verdict {
+        Ok(Accepted::Chain(report)) => output::accepted(report),
+        Ok(Accepted::Admitted(v)) => output::admitted(v),
+        Err(rejection) => output::rejection(rejection),
+    };
+    let json = if args.json {
+        Some(output::json_rejection_verdict(&verdict)?)
+    } else {
+        None
     };
     emit(&json.unwrap_or(text));
-    Ok(if accepted {
+    Ok(if verdict.is_ok() {
         Outcome::Ok
     } else {
         Outcome::Rejected
     })
-}
-
-fn json_if<T: serde::Serialize>(
-    args: &VerifyArgs,
-    verdict: &Result<T, chainproof::Failure>,
-) -> Result<Option<String>, UsageError> {
-    if args.json {
-        output::json_verdict(verdict).map(Some)
-    } else {
-        Ok(None)
-    }
 }
