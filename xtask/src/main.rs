@@ -75,6 +75,9 @@ fn have(program: &str) -> bool {
 /// (command that proves the package is there, package)
 const DEBIAN: &[(&str, &str)] = &[
     ("openssl", "openssl"),
+    // The gateway tests' upstream broker and device clients (shared/TOOLCHAIN.md).
+    ("mosquitto", "mosquitto"),
+    ("mosquitto_pub", "mosquitto-clients"),
     // The browser the web page's end-to-end tests drive (playwright-core, shared/TOOLCHAIN.md).
     ("chromium", "chromium"),
 ];
@@ -94,8 +97,33 @@ fn setup() -> Result<(), String> {
     }
     // The toolchain and wasm targets named in rust-toolchain.toml (a no-op when present).
     run(Command::new("rustup").args(["toolchain", "install"]))?;
+    setup_python()?;
     setup_web()?;
     Ok(())
+}
+
+/// Where the gateway tests find Python with the Azure IoT device SDK (relative to the root).
+const PY_VENV: &str = "target/py-venv";
+
+/// A Python venv with `azure-iot-device` (the gateway's SDK test), made once.
+fn setup_python() -> Result<(), String> {
+    let venv = root().join(PY_VENV);
+    let python = venv.join("bin/python");
+    let has_sdk = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import azure.iot.device"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.is_file() && has_sdk(&python) {
+        return Ok(());
+    }
+    if !python.is_file() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    run(Command::new(&python).args(["-m", "pip", "install", "-q", "azure-iot-device==2.14.*"]))
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
