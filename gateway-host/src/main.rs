@@ -42,6 +42,8 @@ enum Command {
     Gateway(gateway::cli::GatewayArgs),
     /// The gateway's audit log.
     Audit(gateway::cli::AuditArgs),
+    /// The one-command demo: a throwaway PKI, the gateway, simulated devices, who got in and why.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,9 @@ fn main() -> ExitCode {
         Command::Policy(args) => cli::policy::run(&args),
         Command::Device(args) => cli::device::run(&args),
         Command::Gateway(args) => gateway::cli::gateway(&args)
+            .map(|()| cli::Outcome::Ok)
+            .map_err(cli::UsageError),
+        Command::Demo => gateway::cli::demo()
             .map(|()| cli::Outcome::Ok)
             .map_err(cli::UsageError),
         Command::Audit(args) => gateway::cli::audit(&args)

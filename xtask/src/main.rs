@@ -148,19 +148,16 @@ fn build_component() -> Result<(), String> {
 }
 
 fn demo(_extra: &[String]) -> Result<(), String> {
-    let out = std::env::temp_dir().join("chainproof-demo");
+    // `chainproof demo`: a throwaway PKI, the gateway on the validator component with an
+    // embedded upstream, simulated devices, and a table of who got in and why.
     build_component()?;
     run(Command::new("cargo").args(["build", "--release", "-p", "chainproof-gateway"]))?;
-    let bin = root().join("target/release/chainproof");
-    run(Command::new(&bin).arg("fixtures").arg("--out").arg(&out))?;
-    let fx = out.join("p256-three-tier");
-    run(Command::new(&bin)
-        .arg("verify")
-        .arg("--trust")
-        .arg(fx.join("anchors.pem"))
-        .arg("--untrusted")
-        .arg(fx.join("intermediates.pem"))
-        .arg(fx.join("leaf.pem")))
+    run(Command::new(root().join("target/release/chainproof"))
+        .arg("demo")
+        .env(
+            "CHAINPROOF_COMPONENT",
+            root().join("target/wasm32-wasip2/release/chainproof_component.wasm"),
+        ))
 }
 
 // ---- the browser module and the technician's page (wasm-web/, web/) ----------------------

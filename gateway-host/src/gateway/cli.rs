@@ -61,3 +61,12 @@ pub fn audit(args: &AuditArgs) -> Result<bool, String> {
         }
     }
 }
+
+/// `chainproof demo`: the gateway on a throwaway PKI with simulated devices.
+pub fn demo() -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(super::demo::run())
+}

@@ -202,9 +202,10 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
     };
     let username = connect.login.as_ref().map(|l| l.username.as_str());
     if let Err(m) = namespace::check_connect(&identity.device_id, &connect.client_id, username) {
+        // The core's words: "the certificate is for device {found}, not {expected}".
         let r = Rejection::from(chainproof::Error::DeviceIdMismatch {
-            expected: identity.device_id.clone(),
-            found: m.claimed,
+            expected: m.claimed,
+            found: identity.device_id.clone(),
         });
         shared.audit(decision(remote, Some(&identity), Some(&r)));
         let _ = framed
