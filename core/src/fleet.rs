@@ -3,8 +3,11 @@
 //!
 //! The core reads no files: [`FleetPolicy::from_toml`] takes the policy text and a resolver that
 //! returns the contents of the files it names (`anchors_file`, `crl_files`). Everything is
-//! decoded once at load (one [`TrustStore`] per group, hash sets for the deny lists); a
-//! verification is one path build per candidate group plus O(1) look-ups.
+//! decoded once at load (every group's anchors in one combined [`TrustStore`], an index from
+//! anchor thumbprint to groups, hash sets for the deny lists); a verification is one path build
+//! against the combined store plus O(1) look-ups, whatever the number of groups. A loaded
+//! policy is immutable; [`PolicyCell`] swaps whole snapshots while verifications run.
+//! [`compare`] runs one device under two policies (shadow mode, `chainproof policy diff`).
 //!
 //! Precedence, as cloud provisioning services define it:
 //! 1. deny lists on the device ID and leaf thumbprint;
@@ -19,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -28,7 +32,7 @@ use crate::error::{Error, Failure};
 use crate::identity::{check_device_id, device_id};
 use crate::path::{VerifyOptions, verify_chain};
 use crate::report::{Report, Warning};
-use crate::revocation::{Crl, CrlSet};
+use crate::revocation::{Crl, CrlSet, CrlSummary};
 use crate::time::UnixTime;
 use crate::trust::TrustStore;
 
@@ -340,6 +344,21 @@ impl Group {
     pub fn anchor_count(&self) -> usize {
         self.store.anchors().len()
     }
+
+    /// The group's trust anchors, in file order (for summaries: subject, expiry, thumbprint).
+    pub fn anchors(&self) -> &[Arc<Cert>] {
+        self.store.anchors()
+    }
+
+    /// The `device_id_pattern`, as written.
+    pub fn device_id_pattern(&self) -> Option<String> {
+        self.pattern.as_ref().map(Glob::as_string)
+    }
+
+    /// The `allowed_key_types`, when the group restricts them.
+    pub fn allowed_key_types(&self) -> Option<&[KeyType]> {
+        self.allowed_key_types.as_deref()
+    }
 }
 
 /// One individual enrollment.
@@ -393,8 +412,15 @@ pub struct Verdict {
 pub struct FleetPolicy {
     groups: Vec<Group>,
     devices: HashMap<String, DeviceEnrollment>,
-    /// Every group's anchors, for individual enrollments whose certificate is CA-issued.
+    /// Every group's anchors: the one store a chain is built against (also for individual
+    /// enrollments whose certificate is CA-issued).
     all_anchors: TrustStore,
+    /// The anchors of enabled groups only, for the rare path that ends at an anchor held only by
+    /// disabled groups while another path may reach an enabled one.
+    enabled_anchors: TrustStore,
+    /// Anchor SHA-256 (upper-case hex, as in [`Report::chain`]) to the groups holding it, in
+    /// file order.
+    groups_by_anchor: HashMap<String, Vec<usize>>,
     deny_device_ids: HashSet<String>,
     deny_thumbprints: HashSet<String>,
     deny_serials_by_issuer_sha256: HashSet<(String, String)>,
@@ -545,8 +571,16 @@ impl FleetPolicy {
         if added == 0 {
             return Err(cx.err(span, field, "no certificate in the anchors"));
         }
+        let index = self.groups.len();
         for a in store.anchors() {
             self.all_anchors.add_anchor((**a).clone());
+            if g.enabled {
+                self.enabled_anchors.add_anchor((**a).clone());
+            }
+            self.groups_by_anchor
+                .entry(hex_upper(a.sha256()))
+                .or_default()
+                .push(index);
         }
         let pattern = match &g.device_id_pattern {
             Some(p) => Some(
@@ -696,6 +730,46 @@ impl FleetPolicy {
         self.devices.len()
     }
 
+    /// How many entries of each kind the policy holds (for `policy check` and capacity planning).
+    pub fn counts(&self) -> PolicyCounts {
+        PolicyCounts {
+            groups: self.groups.len(),
+            enabled_groups: self.groups.iter().filter(|g| g.enabled).count(),
+            anchors: self.all_anchors.anchors().len(),
+            devices: self.devices.len(),
+            disabled_devices: self.devices.values().filter(|d| !d.enabled).count(),
+            deny_device_ids: self.deny_device_ids.len(),
+            deny_thumbprints: self.deny_thumbprints.len(),
+            deny_serials: self.deny_serials_by_issuer_sha256.len()
+                + self.deny_serials_by_issuer_name.len(),
+            deny_issuers: self.deny_issuers.len(),
+            compromised: self.compromised.len(),
+            crls: self.crls.iter().count(),
+            crl_revoked_entries: self.crls.iter().map(|c| c.summary().revoked).sum(),
+        }
+    }
+
+    /// The policy's CRLs (from `crl_files`), summarised, in no particular order.
+    pub fn crl_summaries(&self) -> Vec<CrlSummary> {
+        self.crls.iter().map(Crl::summary).collect()
+    }
+
+    /// Compromised CAs: (SHA-256 of the CA certificate, cutoff in Unix seconds), sorted.
+    pub fn compromised_cas(&self) -> Vec<(String, i64)> {
+        let mut v: Vec<(String, i64)> = self
+            .compromised
+            .iter()
+            .map(|(k, t)| (k.clone(), *t))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// What the policy does with a CRL past its nextUpdate.
+    pub fn stale_crl(&self) -> StaleCrl {
+        self.stale_crl
+    }
+
     /// Decide whether the device presenting `leaf_der` (with the untrusted `bag`) is admitted.
     /// `opts.identity` says where the device ID comes from; every other option applies to the
     /// chain as in [`verify_chain`].
@@ -802,46 +876,29 @@ impl FleetPolicy {
         id: Option<&str>,
     ) -> Result<(Report, &Group), Failure> {
         let at_leaf = |e: Error| Failure::at(e, 0, leaf.subject());
-        let mut disabled_hit: Option<&Group> = None;
-        let mut first_failure: Option<Failure> = None;
-        let mut admitted = None;
-        for g in &self.groups {
-            match verify_chain(&g.store, leaf_der, bag, opts) {
-                Ok(r) if g.enabled => {
-                    admitted = Some((r, g));
-                    break;
-                }
-                Ok(_) => {
-                    disabled_hit.get_or_insert(g);
-                }
-                Err(f) => {
-                    // Prefer a specific reason over "unknown issuer" from unrelated groups.
-                    let better = match &first_failure {
-                        None => true,
-                        Some(prev) => {
-                            prev.code() == crate::ErrorCode::UnknownIssuer
-                                && f.code() != crate::ErrorCode::UnknownIssuer
+        // One path build against every group's anchors; the anchor that ends the path names
+        // the group(s), so the cost does not grow with the number of groups.
+        let report = verify_chain(&self.all_anchors, leaf_der, bag, opts)?;
+        let (report, group) = match self.first_enabled_owner(&report) {
+            Some(g) => (report, g),
+            None => {
+                let disabled = self
+                    .owners(&report)
+                    .next()
+                    .map_or_else(String::new, |g| g.id.clone());
+                // The path found ends at an anchor held only by disabled groups. Another path
+                // (a cross-signed CA, a second root) may still reach an enabled group: one more
+                // build against the enabled groups' anchors decides.
+                match verify_chain(&self.enabled_anchors, leaf_der, bag, opts) {
+                    Ok(r) => match self.first_enabled_owner(&r) {
+                        Some(g) => (r, g),
+                        None => {
+                            return Err(at_leaf(Error::EnrollmentDisabled { group: disabled }));
                         }
-                    };
-                    if better {
-                        first_failure = Some(f);
-                    }
+                    },
+                    Err(_) => return Err(at_leaf(Error::EnrollmentDisabled { group: disabled })),
                 }
             }
-        }
-        let Some((report, group)) = admitted else {
-            if let Some(g) = disabled_hit {
-                return Err(at_leaf(Error::EnrollmentDisabled {
-                    group: g.id.clone(),
-                }));
-            }
-            return Err(first_failure.unwrap_or_else(|| {
-                at_leaf(Error::UnknownIssuer {
-                    issuer: leaf.issuer().to_owned(),
-                    candidates: 0,
-                    same_name_wrong_key: 0,
-                })
-            }));
         };
         if let Some(p) = &group.pattern {
             let id = id.ok_or_else(|| {
@@ -872,6 +929,33 @@ impl FleetPolicy {
             }));
         }
         Ok((report, group))
+    }
+
+    /// The groups holding the anchor that ended `report`'s path, in file order (O(1) look-up).
+    fn owners<'s>(&'s self, report: &Report) -> impl Iterator<Item = &'s Group> + 's {
+        report
+            .anchor()
+            .and_then(|a| self.groups_by_anchor.get(&a.sha256))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|i| self.groups.get(*i))
+    }
+
+    fn first_enabled_owner(&self, report: &Report) -> Option<&Group> {
+        self.owners(report).find(|g| g.enabled)
+    }
+
+    /// The enrollment groups holding the anchor with this SHA-256 thumbprint (upper- or
+    /// lower-case hex), in file order. O(1): groups are indexed by anchor at load.
+    pub fn groups_for_anchor(&self, anchor_sha256: &str) -> Vec<&Group> {
+        self.groups_by_anchor
+            .get(&anchor_sha256.to_ascii_uppercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|i| self.groups.get(*i))
+            .collect()
     }
 
     /// Deny lists, compromised CAs and the policy's CRLs, over the accepted path.
@@ -989,6 +1073,302 @@ impl FleetPolicy {
             }
         }
         Ok(warnings)
+    }
+}
+
+/// Entry counts of a loaded policy ([`FleetPolicy::counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct PolicyCounts {
+    /// Enrollment groups.
+    pub groups: usize,
+    /// Of which enabled.
+    pub enabled_groups: usize,
+    /// Distinct anchors over all groups.
+    pub anchors: usize,
+    /// Individual enrollments.
+    pub devices: usize,
+    /// Of which disabled.
+    pub disabled_devices: usize,
+    /// `deny_device_ids` entries (distinct).
+    pub deny_device_ids: usize,
+    /// `deny_thumbprints` entries (distinct).
+    pub deny_thumbprints: usize,
+    /// `deny_serials` entries (distinct issuer and serial pairs).
+    pub deny_serials: usize,
+    /// `deny_issuers` entries (distinct).
+    pub deny_issuers: usize,
+    /// Compromised CAs.
+    pub compromised: usize,
+    /// CRLs loaded from `crl_files`.
+    pub crls: usize,
+    /// Revoked entries over all those CRLs.
+    pub crl_revoked_entries: usize,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Atomic swaps of a loaded policy.
+
+/// The current policy of a long-running host: an immutable [`FleetPolicy`] snapshot behind a
+/// lock that is held only to clone or replace an `Arc`. A verification takes a snapshot with
+/// [`PolicyCell::load`] and uses it to the end, so a concurrent [`PolicyCell::store`] never
+/// mixes two policies within one verdict; the next `load` sees the new one.
+#[derive(Debug, Default)]
+pub struct PolicyCell {
+    current: RwLock<Arc<FleetPolicy>>,
+}
+
+impl PolicyCell {
+    /// A cell holding `policy`.
+    pub fn new(policy: FleetPolicy) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(policy)),
+        }
+    }
+
+    /// The current snapshot (an `Arc` clone: O(1), never blocks on a verification).
+    pub fn load(&self) -> Arc<FleetPolicy> {
+        // Only an Arc clone or swap happens under the lock, neither of which can panic, so a
+        // poisoned lock still holds a whole policy.
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replace the policy atomically; returns the previous snapshot. Verifications that already
+    /// hold the old snapshot finish with it.
+    pub fn store(&self, policy: impl Into<Arc<FleetPolicy>>) -> Arc<FleetPolicy> {
+        let mut guard = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *guard, policy.into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shadow mode: one device under two policies.
+
+/// One device's verdict under one policy, reduced to what a policy change can alter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(
+        tag = "verdict",
+        rename_all = "kebab-case",
+        rename_all_fields = "snake_case"
+    )
+)]
+pub enum Outcome {
+    /// Admitted.
+    Accepted {
+        /// The enrollment that admitted the device.
+        enrollment: Enrollment,
+        /// Its route.
+        route: String,
+        /// Its tags.
+        tags: Vec<String>,
+        /// Warning codes (chain and policy), for display; a change here is not a verdict change.
+        warnings: Vec<&'static str>,
+    },
+    /// Refused.
+    Rejected {
+        /// The error code.
+        code: crate::ErrorCode,
+        /// The full message (depth and subject at fault included).
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// Reduce a [`FleetPolicy::verify`] result.
+    pub fn of(result: &Result<Verdict, Failure>) -> Self {
+        match result {
+            Ok(v) => Outcome::Accepted {
+                enrollment: v.enrollment.clone(),
+                route: v.route.clone(),
+                tags: v.tags.clone(),
+                warnings: v
+                    .report
+                    .warnings
+                    .iter()
+                    .chain(&v.warnings)
+                    .map(|w| w.code)
+                    .collect(),
+            },
+            Err(f) => Outcome::Rejected {
+                code: f.code(),
+                message: f.to_string(),
+            },
+        }
+    }
+
+    /// Whether the device is admitted.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Outcome::Accepted { .. })
+    }
+}
+
+/// How a device's verdict changes from the old policy to the new one. The first that applies,
+/// in this order, is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+pub enum Change {
+    /// Admitted before, refused now.
+    AcceptedToRejected,
+    /// Refused before, admitted now.
+    RejectedToAccepted,
+    /// Refused both times, for a different error code.
+    CodeChanged,
+    /// Admitted both times, by a different enrollment (group or individual).
+    EnrollmentChanged,
+    /// Admitted both times by the same enrollment, with a different route.
+    RouteChanged,
+    /// Admitted both times, same enrollment and route, with different tags.
+    TagsChanged,
+    /// Same verdict (warnings and message wording aside).
+    Unchanged,
+}
+
+impl Change {
+    /// Every kind, in the order they are reported and listed.
+    pub const ALL: [Change; 7] = [
+        Change::AcceptedToRejected,
+        Change::RejectedToAccepted,
+        Change::CodeChanged,
+        Change::EnrollmentChanged,
+        Change::RouteChanged,
+        Change::TagsChanged,
+        Change::Unchanged,
+    ];
+
+    /// Compare two outcomes of the same device.
+    pub fn between(old: &Outcome, new: &Outcome) -> Self {
+        match (old, new) {
+            (Outcome::Accepted { .. }, Outcome::Rejected { .. }) => Change::AcceptedToRejected,
+            (Outcome::Rejected { .. }, Outcome::Accepted { .. }) => Change::RejectedToAccepted,
+            (Outcome::Rejected { code: a, .. }, Outcome::Rejected { code: b, .. }) => {
+                if a == b {
+                    Change::Unchanged
+                } else {
+                    Change::CodeChanged
+                }
+            }
+            (
+                Outcome::Accepted {
+                    enrollment: e1,
+                    route: r1,
+                    tags: t1,
+                    ..
+                },
+                Outcome::Accepted {
+                    enrollment: e2,
+                    route: r2,
+                    tags: t2,
+                    ..
+                },
+            ) => {
+                if e1 != e2 {
+                    Change::EnrollmentChanged
+                } else if r1 != r2 {
+                    Change::RouteChanged
+                } else if t1 != t2 {
+                    Change::TagsChanged
+                } else {
+                    Change::Unchanged
+                }
+            }
+        }
+    }
+
+    /// Stable kebab-case name (`accepted-to-rejected`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::AcceptedToRejected => "accepted-to-rejected",
+            Change::RejectedToAccepted => "rejected-to-accepted",
+            Change::CodeChanged => "code-changed",
+            Change::EnrollmentChanged => "enrollment-changed",
+            Change::RouteChanged => "route-changed",
+            Change::TagsChanged => "tags-changed",
+            Change::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// One device's verdicts under the old and the new policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct VerdictChange {
+    /// Under the old policy.
+    pub old: Outcome,
+    /// Under the new policy.
+    pub new: Outcome,
+    /// What changed.
+    pub change: Change,
+}
+
+/// Verify one device under `old` and `new` with the same options (shadow mode: what would a
+/// rollout of `new` do to this device).
+pub fn compare<B: AsRef<[u8]>>(
+    old: &FleetPolicy,
+    new: &FleetPolicy,
+    leaf_der: &[u8],
+    bag: &[B],
+    opts: &VerifyOptions,
+) -> VerdictChange {
+    let old = Outcome::of(&old.verify(leaf_der, bag, opts));
+    let new = Outcome::of(&new.verify(leaf_der, bag, opts));
+    let change = Change::between(&old, &new);
+    VerdictChange { old, new, change }
+}
+
+/// Totals over many [`VerdictChange`]s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct DiffSummary {
+    /// Devices compared.
+    pub devices: usize,
+    /// Admitted under the old policy.
+    pub accepted_before: usize,
+    /// Admitted under the new policy.
+    pub accepted_after: usize,
+    /// Per kind of change, in [`Change::ALL`] order (zero counts included).
+    pub by_change: Vec<(Change, usize)>,
+}
+
+impl DiffSummary {
+    /// Count `changes`.
+    pub fn of<'a>(changes: impl IntoIterator<Item = &'a VerdictChange>) -> Self {
+        let mut s = DiffSummary {
+            by_change: Change::ALL.iter().map(|c| (*c, 0)).collect(),
+            ..DiffSummary::default()
+        };
+        for c in changes {
+            s.devices += 1;
+            s.accepted_before += usize::from(c.old.is_accepted());
+            s.accepted_after += usize::from(c.new.is_accepted());
+            if let Some(slot) = s.by_change.iter_mut().find(|(k, _)| *k == c.change) {
+                slot.1 += 1;
+            }
+        }
+        s
+    }
+
+    /// Devices whose verdict changed in any way ([`Change::Unchanged`] excluded).
+    pub fn changed(&self) -> usize {
+        self.by_change
+            .iter()
+            .filter(|(k, _)| *k != Change::Unchanged)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// How many devices had this kind of change.
+    pub fn count(&self, change: Change) -> usize {
+        self.by_change
+            .iter()
+            .find(|(k, _)| *k == change)
+            .map_or(0, |(_, n)| *n)
     }
 }
 

@@ -30,7 +30,7 @@ pub mod time;
 pub mod trust;
 
 pub use error::{Error, ErrorCode, Failure, PathAttempt};
-pub use fleet::{Enrollment, FleetPolicy, Verdict};
+pub use fleet::{Enrollment, FleetPolicy, PolicyCell, Verdict};
 pub use identity::IdentitySource;
 pub use input::{InputError, parse_certificates, parse_crls};
 pub use name::PeerName;

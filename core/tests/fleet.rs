@@ -605,3 +605,251 @@ fn anchors_file_is_resolved_by_the_caller() {
         &[&p.factory],
     ));
 }
+
+#[test]
+fn many_groups_are_selected_by_the_anchor_that_ends_the_path() {
+    // Forty groups with their own roots: the device of the last one is admitted by it, and the
+    // index names the group of each anchor.
+    let roots: Vec<Cert> = (0..40)
+        .map(|i| new_root(&format!("many/{i}"), &format!("Factory Root {i}")))
+        .collect();
+    let mut text = String::from("version = 1\n");
+    for (i, r) in roots.iter().enumerate() {
+        text.push_str(&group(&format!("g{i}"), r, &format!("route = \"r{i}\"")));
+    }
+    let pol = policy(&text);
+    let last = roots.last().expect("forty roots");
+    let ca39 = ca("many/ca39", "Factory CA 39", last);
+    let v = admitted(verify(&pol, &device("sensor-3901", &ca39), &[&ca39]));
+    assert_eq!(v.enrollment, Enrollment::Group("g39".into()));
+    assert_eq!(v.route, "r39");
+    let owners = pol.groups_for_anchor(&last.sha256_hex());
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].id, "g39");
+    assert!(pol.groups_for_anchor(&"00".repeat(32)).is_empty());
+}
+
+#[test]
+fn a_path_through_a_disabled_groups_anchor_still_finds_the_enabled_group() {
+    // The factory CA anchors a disabled group; the root anchors an enabled one. The chain
+    // leaf -> factory can end at either anchor: the enabled group must admit it.
+    let p = pki();
+    let text = format!(
+        "version = 1\n{}{}",
+        group("factory-pin", &p.factory, "enabled = false"),
+        group("acme", &p.root, "route = \"eu\"")
+    );
+    let v = admitted(verify(
+        &policy(&text),
+        &device("sensor-0001", &p.factory),
+        &[&p.factory],
+    ));
+    assert_eq!(v.enrollment, Enrollment::Group("acme".into()));
+    // Without the enabled group the same chain is blocked by the disabled one.
+    let only = format!(
+        "version = 1\n{}",
+        group("factory-pin", &p.factory, "enabled = false")
+    );
+    let f = rejected(verify(
+        &policy(&only),
+        &device("sensor-0001", &p.factory),
+        &[&p.factory],
+    ));
+    assert_eq!(f.code(), ErrorCode::EnrollmentDisabled);
+}
+
+#[test]
+fn policy_cell_swaps_snapshots_while_threads_verify() {
+    use chainproof::PolicyCell;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let p = pki();
+    let route = |r: &str| {
+        policy(&format!(
+            "version = 1\n{}",
+            group("acme", &p.root, &format!("route = \"{r}\""))
+        ))
+    };
+    let a = Arc::new(route("a"));
+    let b = Arc::new(route("b"));
+    let cell = Arc::new(PolicyCell::new(route("a")));
+    let leaf = device("sensor-0001", &p.factory);
+    let bag = vec![p.factory.der.clone()];
+    let stop = Arc::new(AtomicBool::new(false));
+    let opts = VerifyOptions::new(UnixTime(NOW));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (cell, stop, leaf, bag, opts) = (
+                Arc::clone(&cell),
+                Arc::clone(&stop),
+                leaf.der.clone(),
+                bag.clone(),
+                opts.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) || seen.is_empty() {
+                    let snapshot = cell.load();
+                    let v = snapshot.verify(&leaf, &bag, &opts).expect("admitted");
+                    // A verdict comes whole from the snapshot it started with.
+                    assert_eq!(v.route, snapshot.groups()[0].route);
+                    seen.push(v.route);
+                }
+                seen
+            })
+        })
+        .collect();
+    for i in 0..50 {
+        let next = if i % 2 == 0 {
+            Arc::clone(&b)
+        } else {
+            Arc::clone(&a)
+        };
+        let previous = cell.store(next);
+        assert_eq!(previous.groups().len(), 1);
+        std::thread::yield_now();
+    }
+    cell.store(Arc::clone(&b));
+    assert_eq!(cell.load().groups()[0].route, "b");
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let seen = w.join().expect("worker finished");
+        assert!(seen.iter().all(|r| r == "a" || r == "b"));
+    }
+    // After the last swap every new verification uses the new policy.
+    let v = cell
+        .load()
+        .verify(&leaf.der, &bag, &opts)
+        .expect("admitted");
+    assert_eq!(v.route, "b");
+}
+
+#[test]
+fn compare_names_each_kind_of_verdict_change() {
+    use chainproof::fleet::{Change, DiffSummary, compare};
+
+    let p = pki();
+    let old = policy(&format!(
+        "version = 1\n{}{}[[device]]\nid = \"sensor-0003\"\nroute = \"pinned\"\n",
+        group("acme", &p.root, "route = \"eu\"\ntags = [\"x\"]"),
+        group("other", &p.other_root, "")
+    ));
+    let new = policy(&format!(
+        "version = 1\n{}{}[revocation]\ndeny_device_ids = [\"sensor-0001\"]\n",
+        group("acme", &p.root, "route = \"us\"\ntags = [\"x\"]"),
+        group("third", &p.factory, "")
+    ));
+    let opts = VerifyOptions::new(UnixTime(NOW));
+    let run = |leaf: &Cert, bag: &Cert| compare(&old, &new, &leaf.der, &[&bag.der], &opts);
+
+    let denied = run(&device("sensor-0001", &p.factory), &p.factory);
+    assert_eq!(denied.change, Change::AcceptedToRejected);
+    let routed = run(&device("sensor-0002", &p.factory), &p.factory);
+    // acme still comes first and holds the root, but the factory CA is now an anchor of
+    // "third": the path ends there, so the enrollment changes.
+    assert_eq!(routed.change, Change::EnrollmentChanged);
+    let unenrolled = run(&device("sensor-0003", &p.factory), &p.factory);
+    assert_eq!(unenrolled.change, Change::EnrollmentChanged);
+    let gone = run(&device("o-1", &p.other_ca), &p.other_ca);
+    assert_eq!(gone.change, Change::AcceptedToRejected);
+    let stranger = new_root("stranger", "Stranger Root");
+    let stranger_ca = ca("stranger-ca", "Stranger CA", &stranger);
+    let same = run(&device("s-1", &stranger_ca), &stranger_ca);
+    assert_eq!(same.change, Change::Unchanged);
+
+    let summary = DiffSummary::of([&denied, &routed, &unenrolled, &gone, &same]);
+    assert_eq!(summary.devices, 5);
+    assert_eq!(summary.changed(), 4);
+    assert_eq!(summary.count(Change::AcceptedToRejected), 2);
+    assert_eq!(summary.accepted_before, 4);
+    assert_eq!(summary.accepted_after, 2);
+}
+
+#[test]
+fn change_between_outcomes_covers_code_route_and_tags() {
+    use chainproof::fleet::{Change, Outcome};
+
+    let acc = |e: &str, route: &str, tags: &[&str]| Outcome::Accepted {
+        enrollment: Enrollment::Group(e.into()),
+        route: route.into(),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        warnings: Vec::new(),
+    };
+    let rej = |code| Outcome::Rejected {
+        code,
+        message: String::new(),
+    };
+    let cases = [
+        (
+            acc("g", "r", &[]),
+            rej(ErrorCode::Revoked),
+            Change::AcceptedToRejected,
+        ),
+        (
+            rej(ErrorCode::Revoked),
+            acc("g", "r", &[]),
+            Change::RejectedToAccepted,
+        ),
+        (
+            rej(ErrorCode::Revoked),
+            rej(ErrorCode::IssuerCompromised),
+            Change::CodeChanged,
+        ),
+        (
+            rej(ErrorCode::Revoked),
+            rej(ErrorCode::Revoked),
+            Change::Unchanged,
+        ),
+        (
+            acc("g", "r", &[]),
+            acc("h", "r", &[]),
+            Change::EnrollmentChanged,
+        ),
+        (acc("g", "r", &[]), acc("g", "s", &[]), Change::RouteChanged),
+        (
+            acc("g", "r", &["a"]),
+            acc("g", "r", &["b"]),
+            Change::TagsChanged,
+        ),
+        (
+            acc("g", "r", &["a"]),
+            acc("g", "r", &["a"]),
+            Change::Unchanged,
+        ),
+    ];
+    for (old, new, want) in cases {
+        assert_eq!(Change::between(&old, &new), want, "{old:?} -> {new:?}");
+    }
+}
+
+#[test]
+fn counts_and_summaries_describe_the_loaded_policy() {
+    let p = pki();
+    let crl = CrlSpec::new(NOW - DAY, NOW + 6 * DAY)
+        .revoke(&device("sensor-0009", &p.factory), NOW - DAY)
+        .sign(&p.factory);
+    let files: HashMap<&str, Vec<u8>> = [("f.crl", crl.pem().into_bytes())].into();
+    let text = format!(
+        "version = 1\n{}{}[[device]]\nid = \"d1\"\nenabled = false\n[revocation]\n\
+         crl_files = [\"f.crl\"]\ndeny_device_ids = [\"x\", \"y\"]\n\
+         deny_serials = [{{ issuer = \"CN=A\", serial = \"01\" }}, {{ issuer = \"CN=A\", serial = \"02\" }}]\n\
+         [[revocation.compromised]]\nca_sha256 = \"{}\"\nsince = \"2025-12-01T00:00:00Z\"\n",
+        group("acme", &p.root, ""),
+        group("off", &p.other_root, "enabled = false"),
+        p.factory.sha256_hex()
+    );
+    let pol = load_with(&text, &files).expect("policy loads");
+    let c = pol.counts();
+    assert_eq!((c.groups, c.enabled_groups, c.anchors), (2, 1, 2));
+    assert_eq!((c.devices, c.disabled_devices), (1, 1));
+    assert_eq!(
+        (c.deny_device_ids, c.deny_serials, c.compromised),
+        (2, 2, 1)
+    );
+    assert_eq!((c.crls, c.crl_revoked_entries), (1, 1));
+    let crls = pol.crl_summaries();
+    assert_eq!(crls[0].next_update, Some(NOW + 6 * DAY));
+    assert_eq!(pol.groups()[0].anchors()[0].not_after(), NOW + 10 * YEAR);
+    assert_eq!(pol.compromised_cas()[0].1, 1_764_547_200);
+}
