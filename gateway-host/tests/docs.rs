@@ -55,7 +55,14 @@ fn errors_md_lists_every_code() {
 #[test]
 fn cli_md_documents_every_option() {
     let cli_md = std::fs::read_to_string(docs("cli.md")).expect("docs/cli.md exists");
-    for sub in ["verify", "inspect", "fixtures", "device serve"] {
+    for sub in [
+        "verify",
+        "inspect",
+        "fixtures",
+        "policy check",
+        "policy diff",
+        "device serve",
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_chainproof"))
             .args(sub.split(' '))
             .arg("--help")

@@ -5,6 +5,8 @@
 //!
 //! - [`iot_fixtures`]: the named validation cases (valid fleets and one mutation each).
 //! - [`demo_pki`]: a small fleet for the CLI demo.
+//! - [`fleet_example`]: the README's fleet policy example (two factories, a revoked batch, a
+//!   compromised CA).
 //! - [`CertSpec`] / [`CrlSpec`] / [`KeyPair`]: the building blocks, for cases of your own.
 //! - [`Fixture::write_to`]: PEM files plus `fixture.json` for tools that take files.
 
@@ -14,6 +16,7 @@ pub mod cert;
 pub mod codes;
 pub mod crl;
 pub mod fixture;
+pub mod fleet;
 pub mod keys;
 pub mod scenarios;
 
@@ -23,6 +26,7 @@ pub use cert::{
 };
 pub use crl::{Crl, CrlSpec, RevokedEntry};
 pub use fixture::{Fixture, write_fixtures};
+pub use fleet::{FleetExample, fleet_example};
 pub use keys::{KeyKind, KeyPair, SigAlg};
 pub use scenarios::{
     DEFAULT_SEED, DemoPki, UNKNOWN_EXTENSION_OID, demo_pki, iot_fixture, iot_fixtures,

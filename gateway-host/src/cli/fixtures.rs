@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use chainproof::UnixTime;
-use chainproof_testkit::{Fixture, demo_pki, iot_fixtures, write_fixtures};
+use chainproof_testkit::{Fixture, demo_pki, fleet_example, iot_fixtures, write_fixtures};
 use clap::Args;
 
 use super::{Outcome, UsageError, emit, verify};
@@ -13,7 +13,7 @@ use super::{Outcome, UsageError, emit, verify};
 #[derive(Args, Debug)]
 pub struct FixturesArgs {
     /// Directory to write into (created if missing): one subdirectory per fixture, plus the
-    /// demo fleet in `demo/`.
+    /// demo fleet in `demo/` and the README's fleet policy example in `fleet-example/`.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
@@ -44,12 +44,19 @@ pub fn run(args: &FixturesArgs) -> Result<Outcome, UsageError> {
     demo.write_to(&demo_dir)
         .map_err(|e| write_error(&demo_dir, &e))?;
 
+    let example_dir = args.out.join("fleet-example");
+    let example = fleet_example(at.0);
+    example
+        .write_to(&example_dir)
+        .map_err(|e| write_error(&example_dir, &e))?;
+
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "wrote {} fixtures and the demo fleet ({} devices) to {}, valid at {at} (--at {})",
+        "wrote {} fixtures, the demo fleet ({} devices) and the fleet policy example ({} devices) to {}, valid at {at} (--at {})",
         fixtures.len(),
         demo.devices.len(),
+        example.devices.len(),
         args.out.display(),
         at.0
     );
@@ -60,6 +67,12 @@ pub fn run(args: &FixturesArgs) -> Result<Outcome, UsageError> {
             demo.devices
                 .iter()
                 .map(|d| (format!("demo/devices/{}", d.name), d)),
+        )
+        .chain(
+            example
+                .devices
+                .iter()
+                .map(|d| (format!("fleet-example/devices/{}", d.name), d)),
         )
         .collect();
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
