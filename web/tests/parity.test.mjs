@@ -2,12 +2,14 @@
 // verdict as `chainproof verify --json` (native engine) for every IoT fixture and every demo
 // fleet device under the demo policy.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { WEB, cli, engineArgs, makeFixtures } from './helpers.mjs';
 
-const { initSync, Verifier } = await import(join(WEB, 'pkg/chainproof_web.js'));
+const { initSync, Verifier, checkVerificationCertificate } = await import(join(WEB, 'pkg/chainproof_web.js'));
 initSync({ module: readFileSync(join(WEB, 'pkg/chainproof_web_bg.wasm')) });
 const fx = makeFixtures();
 const engine = engineArgs();
@@ -55,4 +57,25 @@ test('demo fleet under the demo policy: module JSON equals the CLI JSON', () => 
   }
   v.free();
   assert.ok(reasons.has('ok') && reasons.size >= 3, `reasons: ${[...reasons]}`);
+});
+
+test('CA verification certificate made as cloud docs instruct: module JSON equals the CLI JSON', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'chainproof-vcert-'));
+  const openssl = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
+    '-out', 'ca.pem', '-subj', '/CN=Acme Fleet CA', '-days', '30',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  const code = cli(['ca', 'verification-code']).stdout.trim();
+  openssl(['req', '-new', '-key', 'ca.key', '-subj', `/CN=${code}`, '-out', 'v.csr']);
+  openssl(['x509', '-req', '-in', 'v.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'v.pem', '-days', '1']);
+  const now = Math.floor(Date.now() / 1000);
+  const verdicts = [];
+  for (const c of [code, '0'.repeat(40)]) {
+    const got = plain(checkVerificationCertificate(read(join(dir, 'ca.pem')), c, read(join(dir, 'v.pem')), now));
+    const want = JSON.parse(cli(['ca', 'verify-pop', '--json', '--at', String(now), '--ca', join(dir, 'ca.pem'),
+      '--code', c, join(dir, 'v.pem')]).stdout);
+    assert.deepEqual(got, want, c);
+    verdicts.push(got.valid);
+  }
+  assert.deepEqual(verdicts, [true, false], 'the right code passes and another code fails');
 });
