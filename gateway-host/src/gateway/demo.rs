@@ -180,7 +180,18 @@ impl ResolvesClientCert for Fixed {
 }
 
 /// Connect as a device and publish one QoS 1 message; `Ok` when the gateway acknowledged it.
-async fn device(port: u16, ca: &Path, case: &Case) -> Result<(), String> {
+/// Connect one simulated device. Returns its local address (the gateway's audit log names the
+/// connection by it) and how the session went.
+async fn device(port: u16, ca: &Path, case: &Case) -> (Option<SocketAddr>, Result<(), String>) {
+    let tcp = match TcpStream::connect(("127.0.0.1", port)).await {
+        Ok(tcp) => tcp,
+        Err(e) => return (None, Err(e.to_string())),
+    };
+    let local = tcp.local_addr().ok();
+    (local, session(tcp, ca, case).await)
+}
+
+async fn session(tcp: TcpStream, ca: &Path, case: &Case) -> Result<(), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
@@ -202,9 +213,6 @@ async fn device(port: u16, ca: &Path, case: &Case) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_client_cert_resolver(Arc::new(Fixed(Arc::new(CertifiedKey::new(chain, signer)))));
-    let tcp = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| e.to_string())?;
     let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
@@ -292,8 +300,8 @@ pub async fn run() -> Result<(), String> {
     }
     let mut rows = Vec::new();
     for case in &cases {
-        let result = device(port, &dir.join("gateway-ca.pem"), case).await;
-        rows.push((case, result));
+        let (local, result) = device(port, &dir.join("gateway-ca.pem"), case).await;
+        rows.push((case, local, result));
     }
     // The audit log has the core's verdict for each device.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -308,9 +316,15 @@ pub async fn run() -> Result<(), String> {
         "device", "claims", "result", "code"
     );
     println!("{}", "-".repeat(100));
-    for (i, (case, result)) in rows.iter().enumerate() {
-        // Decisions are logged in connection order: the i-th line belongs to the i-th device.
-        let line = audit.get(i);
+    for (case, local, result) in &rows {
+        // The audit line of this connection: the gateway records the device's address, and
+        // lines from consecutive connections may be written in either order.
+        let line = local.and_then(|addr| {
+            let addr = addr.to_string();
+            audit
+                .iter()
+                .find(|l| l.get("remote").and_then(|v| v.as_str()) == Some(addr.as_str()))
+        });
         let get = |k: &str| {
             line.and_then(|l| l.get(k))
                 .and_then(|v| v.as_str())
