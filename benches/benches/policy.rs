@@ -53,7 +53,7 @@ const REAL_ENROLLED: [&str; 1] = ["sensor-0001"];
 /// The policy text: one group (the demo root), `serials` revoked serials under the demo
 /// manufacturing CA, `enrollments` individual enrollments with synthetic SHA-256 thumbprints
 /// plus the real ones.
-fn policy_text(demo: &DemoPki, serials: usize, enrollments: usize) -> String {
+fn policy_text(demo: &DemoPki, serials: usize, enrollments: usize, form: SerialForm) -> String {
     let mut t = String::from(
         "version = 1\n\n[[group]]\nid = \"acme\"\nanchors_file = \"root.pem\"\nroute = \"eu\"\n\n",
     );
@@ -78,17 +78,38 @@ fn policy_text(demo: &DemoPki, serials: usize, enrollments: usize) -> String {
             );
         }
     }
-    t.push_str("[revocation]\ndeny_serials = [\n");
     let ca = demo.manufacturing_ca.sha256_hex();
-    for i in 0..serials {
-        let _ = writeln!(
-            t,
-            "  {{ issuer_sha256 = \"{ca}\", serial = \"{:08X}\" }},",
-            0x1000_0000 + i
-        );
+    match form {
+        SerialForm::Batch => {
+            let _ = write!(
+                t,
+                "[[revocation.deny_serial_batch]]\nissuer_sha256 = \"{ca}\"\nserials = [\n"
+            );
+            for i in 0..serials {
+                let _ = writeln!(t, "  \"{:08X}\",", 0x1000_0000 + i);
+            }
+        }
+        SerialForm::Tables => {
+            t.push_str("[revocation]\ndeny_serials = [\n");
+            for i in 0..serials {
+                let _ = writeln!(
+                    t,
+                    "  {{ issuer_sha256 = \"{ca}\", serial = \"{:08X}\" }},",
+                    0x1000_0000 + i
+                );
+            }
+        }
     }
     t.push_str("]\n");
     t
+}
+
+/// How the revoked serials are written: one `[[revocation.deny_serial_batch]]` of the
+/// manufacturing CA (the compact form), or one `deny_serials` table per serial.
+#[derive(Clone, Copy)]
+enum SerialForm {
+    Batch,
+    Tables,
 }
 
 fn load(demo: &DemoPki, text: &str) -> FleetPolicy {
@@ -112,20 +133,22 @@ fn retained_bytes(demo: &DemoPki, text: &str) -> (FleetPolicy, usize) {
 }
 
 fn report_memory(demo: &DemoPki) {
-    let base = policy_text(demo, 0, 0);
-    let serials = policy_text(demo, REVOKED_SERIALS, 0);
-    let devices = policy_text(demo, 0, ENROLLMENTS);
+    let base = policy_text(demo, 0, 0, SerialForm::Batch);
+    let serials = policy_text(demo, REVOKED_SERIALS, 0, SerialForm::Batch);
+    let devices = policy_text(demo, 0, ENROLLMENTS, SerialForm::Batch);
     let (_p0, b0) = retained_bytes(demo, &base);
     let (_p1, b1) = retained_bytes(demo, &serials);
     let (_p2, b2) = retained_bytes(demo, &devices);
-    let full = policy_text(demo, REVOKED_SERIALS, ENROLLMENTS);
+    let full = policy_text(demo, REVOKED_SERIALS, ENROLLMENTS, SerialForm::Batch);
+    let tables = policy_text(demo, REVOKED_SERIALS, ENROLLMENTS, SerialForm::Tables);
     let start = Instant::now();
     let (_p3, b3) = retained_bytes(demo, &full);
     let once = start.elapsed();
     println!(
-        "memory: policy text {:.1} MB; loaded policy {:.1} MB; {:.0} bytes per revoked serial, \
+        "memory: policy text {:.1} MB ({:.1} MB with one table per serial); loaded policy {:.1} MB; {:.0} bytes per revoked serial, \
          {:.0} bytes per individual enrollment (baseline {} bytes); one cold load {:.0} ms",
         full.len() as f64 / 1e6,
+        tables.len() as f64 / 1e6,
         b3 as f64 / 1e6,
         b1.saturating_sub(b0) as f64 / REVOKED_SERIALS as f64,
         b2.saturating_sub(b0) as f64 / (ENROLLMENTS + REAL_ENROLLED.len()) as f64,
@@ -137,15 +160,19 @@ fn report_memory(demo: &DemoPki) {
 fn bench_policy(c: &mut Criterion) {
     let demo = demo_pki(demo_now());
     report_memory(&demo);
-    let full = policy_text(&demo, REVOKED_SERIALS, ENROLLMENTS);
-    let small = policy_text(&demo, 0, 0);
+    let full = policy_text(&demo, REVOKED_SERIALS, ENROLLMENTS, SerialForm::Batch);
+    let tables = policy_text(&demo, REVOKED_SERIALS, ENROLLMENTS, SerialForm::Tables);
+    let small = policy_text(&demo, 0, 0, SerialForm::Batch);
     let big = load(&demo, &full);
     let empty = load(&demo, &small);
 
     let mut g = c.benchmark_group("policy");
     g.sample_size(10);
-    g.bench_function("load 100k serials + 10k enrollments", |b| {
+    g.bench_function("load 100k serials (one batch) + 10k enrollments", |b| {
         b.iter(|| load(&demo, black_box(&full)))
+    });
+    g.bench_function("load 100k serials (a table each) + 10k enrollments", |b| {
+        b.iter(|| load(&demo, black_box(&tables)))
     });
     g.finish();
 

@@ -20,7 +20,9 @@
 //! 4. deny lists on the path (issuers, serials, thumbprints), compromised CAs, then the
 //!    policy's CRLs (fail closed unless `stale_crl = "allow"`).
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::ops::Range;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -111,6 +113,8 @@ struct RawRevocation {
     #[serde(default)]
     deny_serials: Vec<Spanned<RawSerial>>,
     #[serde(default)]
+    deny_serial_batch: Vec<RawSerialBatch>,
+    #[serde(default)]
     deny_issuers: Vec<Spanned<String>>,
     #[serde(default)]
     compromised: Vec<RawCompromised>,
@@ -125,6 +129,16 @@ struct RawSerial {
     issuer_sha256: Option<String>,
     issuer: Option<String>,
     serial: String,
+}
+
+/// Many serials of one issuer: the compact form for a revoked batch (a tenth of the text of
+/// one `deny_serials` table per serial, and far faster to parse).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSerialBatch {
+    issuer_sha256: Option<Spanned<String>>,
+    issuer: Option<Spanned<String>>,
+    serials: Spanned<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +279,111 @@ fn serial_hex(s: &str) -> Result<String, String> {
         out.push_str("00");
     }
     Ok(out)
+}
+
+const ONE_ISSUER: &str = "give exactly one of `issuer_sha256` or `issuer` (RFC 4514 subject)";
+
+/// Decodes upper- or lower-case hex of even length (already checked by [`normalize_hex`]).
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+            match pair {
+                [hi, lo] => digit(*hi) << 4 | digit(*lo),
+                [lo] => digit(*lo),
+                _ => 0,
+            }
+        })
+        .collect()
+}
+
+fn sha256_bytes(s: &str) -> Result<[u8; 32], String> {
+    let hex = sha256_hex(s)?;
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&hex_bytes(&hex));
+    Ok(out)
+}
+
+/// A serial as its value's bytes: big-endian, no leading zero bytes (serial 0 is empty).
+fn serial_bytes(s: &str) -> Result<Vec<u8>, String> {
+    let hex = serial_hex(s)?;
+    let bytes = hex_bytes(&hex);
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    Ok(bytes[start..].to_vec())
+}
+
+/// Serials up to this many octets are stored inline; RFC 5280 caps serials at 20 octets, so
+/// only non-conforming ones take the slower boxed form.
+const SERIAL_INLINE: usize = 20;
+
+/// Revoked serials per issuer, compact for fleet-scale lists: each issuer is stored once and
+/// numbered, and a serial is a fixed 20-byte array (right-aligned, so the value alone decides
+/// equality), 24 bytes per entry plus the hash set's slot, instead of two heap strings.
+#[derive(Clone, Debug)]
+struct SerialDenyList<K> {
+    issuers: HashMap<K, u32>,
+    inline: HashSet<(u32, [u8; SERIAL_INLINE])>,
+    long: HashSet<(u32, Box<[u8]>)>,
+}
+
+impl<K> Default for SerialDenyList<K> {
+    fn default() -> Self {
+        Self {
+            issuers: HashMap::new(),
+            inline: HashSet::new(),
+            long: HashSet::new(),
+        }
+    }
+}
+
+fn inline_serial(serial: &[u8]) -> Option<[u8; SERIAL_INLINE]> {
+    let start = SERIAL_INLINE.checked_sub(serial.len())?;
+    let mut key = [0u8; SERIAL_INLINE];
+    key[start..].copy_from_slice(serial);
+    Some(key)
+}
+
+impl<K: Hash + Eq> SerialDenyList<K> {
+    /// Adds `serial` (from [`serial_bytes`]) of `issuer`.
+    fn insert<Q>(&mut self, issuer: &Q, serial: &[u8])
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let id = match self.issuers.get(issuer) {
+            Some(id) => *id,
+            None => {
+                // The policy file's size limit keeps the issuer count far below u32::MAX.
+                let id = u32::try_from(self.issuers.len()).unwrap_or(u32::MAX);
+                self.issuers.insert(issuer.to_owned(), id);
+                id
+            }
+        };
+        match inline_serial(serial) {
+            Some(key) => self.inline.insert((id, key)),
+            None => self.long.insert((id, serial.into())),
+        };
+    }
+
+    /// Whether `serial` (from [`serial_bytes`]) of `issuer` is listed.
+    fn contains<Q>(&self, issuer: &Q, serial: &[u8]) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(id) = self.issuers.get(issuer) else {
+            return false;
+        };
+        match inline_serial(serial) {
+            Some(key) => self.inline.contains(&(*id, key)),
+            None => self.long.contains(&(*id, Box::from(serial))),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.inline.len() + self.long.len()
+    }
 }
 
 /// A device ID glob: `*` matches any run of characters (also empty), `?` exactly one; every
@@ -423,8 +542,8 @@ pub struct FleetPolicy {
     groups_by_anchor: HashMap<String, Vec<usize>>,
     deny_device_ids: HashSet<String>,
     deny_thumbprints: HashSet<String>,
-    deny_serials_by_issuer_sha256: HashSet<(String, String)>,
-    deny_serials_by_issuer_name: HashSet<(String, String)>,
+    deny_serials_by_issuer_sha256: SerialDenyList<[u8; 32]>,
+    deny_serials_by_issuer_name: SerialDenyList<String>,
     deny_issuers: HashSet<String>,
     compromised: HashMap<String, i64>,
     crls: CrlSet,
@@ -636,22 +755,35 @@ impl FleetPolicy {
         for s in &r.deny_serials {
             let field = "revocation.deny_serials";
             let v = s.get_ref();
-            let serial = serial_hex(&v.serial).map_err(|e| cx.err(s.span(), field, e))?;
+            let serial = serial_bytes(&v.serial).map_err(|e| cx.err(s.span(), field, e))?;
             match (&v.issuer_sha256, &v.issuer) {
                 (Some(h), None) => {
-                    let h = sha256_hex(h).map_err(|e| cx.err(s.span(), field, e))?;
-                    self.deny_serials_by_issuer_sha256.insert((h, serial));
+                    let h = sha256_bytes(h).map_err(|e| cx.err(s.span(), field, e))?;
+                    self.deny_serials_by_issuer_sha256.insert(&h, &serial);
                 }
                 (None, Some(name)) => {
-                    self.deny_serials_by_issuer_name
-                        .insert((name.clone(), serial));
+                    self.deny_serials_by_issuer_name.insert(name, &serial);
                 }
-                _ => {
-                    return Err(cx.err(
-                        s.span(),
-                        field,
-                        "give exactly one of `issuer_sha256` or `issuer` (RFC 4514 subject)",
-                    ));
+                _ => return Err(cx.err(s.span(), field, ONE_ISSUER)),
+            }
+        }
+        for b in r.deny_serial_batch {
+            let field = "revocation.deny_serial_batch";
+            let by_sha256 = match (&b.issuer_sha256, &b.issuer) {
+                (Some(h), None) => {
+                    Some(sha256_bytes(h.get_ref()).map_err(|e| cx.err(h.span(), field, e))?)
+                }
+                (None, Some(_)) => None,
+                _ => return Err(cx.err(b.serials.span(), field, ONE_ISSUER)),
+            };
+            for s in b.serials.get_ref() {
+                let serial = serial_bytes(s.get_ref()).map_err(|e| cx.err(s.span(), field, e))?;
+                match (&by_sha256, &b.issuer) {
+                    (Some(h), _) => self.deny_serials_by_issuer_sha256.insert(h, &serial),
+                    (None, Some(name)) => self
+                        .deny_serials_by_issuer_name
+                        .insert(name.get_ref(), &serial),
+                    (None, None) => {}
                 }
             }
         }
@@ -989,13 +1121,14 @@ impl FleetPolicy {
                     value: format!("its issuer (SHA-256 {})", issuer.sha256),
                 }));
             }
-            if self
-                .deny_serials_by_issuer_sha256
-                .contains(&(issuer.sha256.clone(), serial.clone()))
-                || self
-                    .deny_serials_by_issuer_name
-                    .contains(&(cert.issuer.clone(), serial.clone()))
-            {
+            let serial_denied = serial_bytes(&cert.serial).is_ok_and(|bytes| {
+                sha256_bytes(&issuer.sha256)
+                    .is_ok_and(|h| self.deny_serials_by_issuer_sha256.contains(&h, &bytes))
+                    || self
+                        .deny_serials_by_issuer_name
+                        .contains(cert.issuer.as_str(), &bytes)
+            });
+            if serial_denied {
                 return Err(fail(Error::DeniedByPolicy {
                     list: "deny_serials",
                     value: format!("serial {serial} of \"{}\"", cert.issuer),
@@ -1451,6 +1584,24 @@ mod tests {
         ));
         assert!(Thumbprint::parse("abcd").is_err());
         assert!(Thumbprint::parse(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn serial_deny_list_keys_on_issuer_and_value() {
+        let mut list = SerialDenyList::<String>::default();
+        let long = [0x7f; SERIAL_INLINE + 3];
+        list.insert("CN=A", &serial_bytes("00:01:77").unwrap());
+        list.insert("CN=A", &long);
+        list.insert("CN=B", &serial_bytes("0").unwrap());
+        assert_eq!(list.len(), 3);
+        assert!(list.contains("CN=A", &serial_bytes("177").unwrap()));
+        assert!(list.contains("CN=A", &long));
+        assert!(list.contains("CN=B", &[]));
+        assert!(!list.contains("CN=B", &serial_bytes("0177").unwrap()));
+        assert!(!list.contains("CN=A", &[]));
+        assert!(!list.contains("CN=A", &long[1..]));
+        assert!(!list.contains("CN=C", &serial_bytes("0177").unwrap()));
+        assert_eq!(list.issuers.len(), 2);
     }
 
     #[test]

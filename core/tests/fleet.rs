@@ -365,19 +365,26 @@ fn deny_device_ids_and_thumbprints() {
     ));
 }
 
+/// Device certificates with chosen serials: (factory 0x0177, factory 0x0188, factory 0x0199,
+/// other CA 0x0177: the same serial under another issuer is a different certificate).
+fn serial_devices(p: &Pki) -> [Cert; 4] {
+    let spec = |id: &str, serial: &[u8], ca: &Cert| {
+        device_spec(id, KeyKind::P256, NOW - DAY)
+            .with_serial(serial)
+            .issued_by(ca)
+    };
+    [
+        spec("sensor-0007", &[0x01, 0x77], &p.factory),
+        spec("sensor-0008", &[0x01, 0x88], &p.factory),
+        spec("sensor-0009", &[0x01, 0x99], &p.factory),
+        spec("o-7", &[0x01, 0x77], &p.other_ca),
+    ]
+}
+
 #[test]
 fn deny_serials_by_issuer_thumbprint_and_by_issuer_name() {
     let p = pki();
-    let a = device_spec("sensor-0007", KeyKind::P256, NOW - DAY)
-        .with_serial(&[0x01, 0x77])
-        .issued_by(&p.factory);
-    let b = device_spec("sensor-0008", KeyKind::P256, NOW - DAY)
-        .with_serial(&[0x01, 0x88])
-        .issued_by(&p.factory);
-    // The same serial under another issuer is a different certificate.
-    let c = device_spec("o-7", KeyKind::P256, NOW - DAY)
-        .with_serial(&[0x01, 0x77])
-        .issued_by(&p.other_ca);
+    let [a, b, _, c] = serial_devices(&p);
     let text = format!(
         "version = 1\n{}{}[revocation]\ndeny_serials = [\n  {{ issuer_sha256 = \"{}\", serial = \"0177\" }},\n  {{ issuer = \"{}\", serial = \"01:88\" }},\n]\n",
         group("acme", &p.root, ""),
@@ -389,6 +396,32 @@ fn deny_serials_by_issuer_thumbprint_and_by_issuer_name() {
     assert_denied_by(&rejected(verify(&pol, &a, &[&p.factory])), "deny_serials");
     assert_denied_by(&rejected(verify(&pol, &b, &[&p.factory])), "deny_serials");
     admitted(verify(&pol, &c, &[&p.other_ca]));
+}
+
+#[test]
+fn deny_serial_batch_lists_many_serials_of_one_issuer() {
+    let p = pki();
+    let [a, b, kept, elsewhere] = serial_devices(&p);
+    // Leading zero bytes, colons and case do not matter; the issuer by thumbprint or by name.
+    for issuer in [
+        format!(
+            "issuer_sha256 = \"{}\"",
+            p.factory.sha256_hex().to_lowercase()
+        ),
+        format!("issuer = \"{}\"", subject_text(&p.factory)),
+    ] {
+        let text = format!(
+            "version = 1\n{}{}[[revocation.deny_serial_batch]]\n{issuer}\nserials = [\"00:01:77\", \"0188\", \"5\"]\n",
+            group("acme", &p.root, ""),
+            group("other", &p.other_root, ""),
+        );
+        let pol = policy(&text);
+        assert_eq!(pol.counts().deny_serials, 3);
+        assert_denied_by(&rejected(verify(&pol, &a, &[&p.factory])), "deny_serials");
+        assert_denied_by(&rejected(verify(&pol, &b, &[&p.factory])), "deny_serials");
+        admitted(verify(&pol, &kept, &[&p.factory]));
+        admitted(verify(&pol, &elsewhere, &[&p.other_ca]));
+    }
 }
 
 #[test]
@@ -549,6 +582,20 @@ fn policy_errors_carry_line_numbers_and_field_names() {
     assert_eq!(line, g_lines + 4, "{msg}");
     assert_eq!(field, Some("device.primary_thumbprint"));
     assert!(msg.contains("SHA-256") && msg.contains("SHA-1"), "{msg}");
+
+    // A serial batch needs exactly one issuer; a bad serial is named on its own line.
+    let text = format!("version = 1\n{g}[[revocation.deny_serial_batch]]\nserials = [\"01\"]\n");
+    let (line, field, msg) = policy_error(&text);
+    assert_eq!(line, g_lines + 3, "{msg}");
+    assert_eq!(field, Some("revocation.deny_serial_batch"));
+    assert!(msg.contains("exactly one"), "{msg}");
+    let text = format!(
+        "version = 1\n{g}[[revocation.deny_serial_batch]]\nissuer = \"CN=A\"\nserials = [\n  \"01\",\n  \"0x2\",\n]\n"
+    );
+    let (line, field, msg) = policy_error(&text);
+    assert_eq!(line, g_lines + 6, "{msg}");
+    assert_eq!(field, Some("revocation.deny_serial_batch"));
+    assert!(msg.contains("not hexadecimal"), "{msg}");
 
     // Unknown key type.
     let text = format!(
