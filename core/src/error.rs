@@ -616,6 +616,8 @@ impl Error {
             Self::UnknownIssuer { candidates: 0, .. } => "No certificate with the issuer's name was found: the device probably did not send its intermediate (manufacturing CA), or the root is not in the trust store.".into(),
             Self::UnknownIssuer { same_name_wrong_key, .. } if *same_name_wrong_key > 0 => "A CA with the right name was found but its key did not sign this certificate: the CA was probably re-keyed (rollover); supply the CA certificate that matches this device's authority key identifier.".into(),
             Self::UnknownIssuer { .. } => "Every candidate issuer was rejected; see the paths tried below for each reason.".into(),
+            Self::BudgetExceeded { what, .. } if what.contains("name-constraint") => "A CA's name constraints times the certificate's names need too many comparisons; such a chain is built to exhaust validators. Ask the CA operator for a certificate with fewer names or constraints.".into(),
+            Self::BudgetExceeded { what, .. } if what.contains("validator component") => "The validation needed more CPU or memory than the host allows it; the chain is oversized or built to exhaust validators. Send only the device's own chain; if that chain is genuine, raise the validator's limits.".into(),
             Self::BudgetExceeded { .. } => "The bag of intermediates is pathological (too many candidates or loops); send only the device's own chain.".into(),
             Self::PathTooLong { .. } => "The chain has more intermediates than allowed; raise --max-depth if the hierarchy really is this deep.".into(),
             Self::PathLenExceeded { .. } => "A CA issued sub-CAs deeper than its pathLenConstraint allows; the hierarchy must be re-issued.".into(),
@@ -1079,6 +1081,14 @@ mod tests {
                     .all(|ch| ch.is_ascii_lowercase() || ch == '-')
             );
         }
+    }
+
+    #[test]
+    fn budget_hints_name_what_ran_out() {
+        let hint = |what| Error::BudgetExceeded { what, limit: 1 }.hint();
+        assert!(hint("signature checks").contains("intermediates"));
+        assert!(hint("name-constraint comparisons").contains("name constraints"));
+        assert!(hint("fuel units in the validator component").contains("limits"));
     }
 
     #[test]

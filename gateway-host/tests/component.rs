@@ -193,6 +193,11 @@ fn a_tiny_fuel_budget_is_budget_exceeded_and_the_host_keeps_serving() {
         let r = verify(&tiny, &f).expect_err("20,000 fuel units cannot check a signature");
         assert_eq!(r.code, ErrorCode::BudgetExceeded, "{r:?}");
         assert!(r.message.contains("fuel"), "{}", r.message);
+        assert!(
+            r.hint.contains("raise the validator's limits"),
+            "{}",
+            r.hint
+        );
         assert_eq!(
             tiny.ready_instances(),
             0,
