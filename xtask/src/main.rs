@@ -239,9 +239,17 @@ fn build_web() -> Result<(), String> {
 
 fn test_web() -> Result<(), String> {
     build_web()?;
-    // The tests run the CLI (parity, fixtures, `device serve`).
-    run(Command::new("cargo").args(["build", "-p", "chainproof-gateway"]))?;
+    // The tests run the CLI (parity, fixtures, `device serve`). `cargo test --workspace` has
+    // just built it for gateway-host's own tests; a separate `cargo build -p` would resolve
+    // wasmtime's features differently and rebuild it (about 7 minutes on two cores).
+    let cli = root().join("target/debug/chainproof");
+    if !cli.is_file() {
+        return Err(format!(
+            "{} is missing: the web tests run after `cargo test --workspace`, which builds it",
+            cli.display()
+        ));
+    }
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "web/tests/"])
-        .env("CHAINPROOF_BIN", root().join("target/debug/chainproof")))
+        .env("CHAINPROOF_BIN", cli))
 }
