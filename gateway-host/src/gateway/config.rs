@@ -24,6 +24,18 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 /// Messages held in the store-and-forward queue before the gateway stops acknowledging.
 pub const DEFAULT_STORE_MAX_MESSAGES: u64 = 100_000;
 
+/// Cloud-to-device messages held per device for an offline persistent session: Azure IoT Hub
+/// queues at most 50 per device, so a device behind the gateway loses nothing it would keep.
+pub const DEFAULT_SESSION_MAX_HELD_PER_DEVICE: u64 = 50;
+
+/// Cloud-to-device messages held for all devices together: with Azure's 64 KiB C2D payload
+/// limit this bounds the store's share for them to about 640 MiB.
+pub const DEFAULT_SESSION_MAX_HELD: u64 = 10_000;
+
+/// Seconds an offline persistent session is kept (one day): long enough for a device that
+/// reboots or loses its link overnight; Azure keeps a C2D message for at most two days.
+pub const DEFAULT_SESSION_EXPIRY_SECS: u64 = 86_400;
+
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +54,9 @@ pub struct Config {
     /// Store-and-forward.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Device sessions (persistent sessions and held cloud-to-device messages).
+    #[serde(default)]
+    pub sessions: SessionsConfig,
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
@@ -166,6 +181,44 @@ pub struct ValidatorConfig {
     pub component: Option<PathBuf>,
 }
 
+/// Device sessions: MQTT 3.1.1 persistent sessions (clean session = false) keep their
+/// subscriptions, and cloud-to-device messages are held for them while the device is offline.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Seconds an offline persistent session is kept before it expires.
+    #[serde(default = "default_session_expiry")]
+    pub expiry_secs: u64,
+    /// Cloud-to-device messages held per device; the oldest is dropped beyond it.
+    #[serde(default = "default_session_max_held_per_device")]
+    pub max_held_per_device: u64,
+    /// Cloud-to-device messages held for all devices; the oldest is dropped beyond it.
+    #[serde(default = "default_session_max_held")]
+    pub max_held: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            expiry_secs: DEFAULT_SESSION_EXPIRY_SECS,
+            max_held_per_device: DEFAULT_SESSION_MAX_HELD_PER_DEVICE,
+            max_held: DEFAULT_SESSION_MAX_HELD,
+        }
+    }
+}
+
+/// The MQTT version spoken to the upstream broker.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// MQTT 3.1.1 (the default; what Azure IoT Hub speaks). The identity travels in the topic.
+    #[default]
+    #[serde(rename = "3.1.1")]
+    V311,
+    /// MQTT 5: every forwarded PUBLISH carries the device's identity as user properties.
+    #[serde(rename = "5")]
+    V5,
+}
+
 /// The upstream broker.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +244,9 @@ pub struct Upstream {
     /// Keep-alive towards the broker, seconds.
     #[serde(default = "default_upstream_keep_alive")]
     pub keep_alive_secs: u64,
+    /// `"3.1.1"` (default) or `"5"`.
+    #[serde(default)]
+    pub protocol: UpstreamProtocol,
 }
 
 impl Default for Upstream {
@@ -205,6 +261,7 @@ impl Default for Upstream {
             client_cert: None,
             client_key: None,
             keep_alive_secs: default_upstream_keep_alive(),
+            protocol: UpstreamProtocol::default(),
         }
     }
 }
@@ -268,6 +325,15 @@ fn default_client_id() -> String {
 fn default_upstream_keep_alive() -> u64 {
     30
 }
+fn default_session_expiry() -> u64 {
+    DEFAULT_SESSION_EXPIRY_SECS
+}
+fn default_session_max_held_per_device() -> u64 {
+    DEFAULT_SESSION_MAX_HELD_PER_DEVICE
+}
+fn default_session_max_held() -> u64 {
+    DEFAULT_SESSION_MAX_HELD
+}
 fn default_store_path() -> PathBuf {
     PathBuf::from("chainproof-gateway.redb")
 }
@@ -314,6 +380,12 @@ impl Config {
         }
         if c.store.max_messages == 0 {
             return Err("store.max_messages: must be at least 1".into());
+        }
+        if c.sessions.max_held_per_device == 0 {
+            return Err("sessions.max_held_per_device: must be at least 1".into());
+        }
+        if c.sessions.max_held < c.sessions.max_held_per_device {
+            return Err("sessions.max_held: must be at least sessions.max_held_per_device".into());
         }
         let u = &c.upstream;
         if u.client_cert.is_some() != u.client_key.is_some() {
@@ -378,6 +450,8 @@ mod tests {
         assert_eq!(c.validator.engine, EngineKind::Wasm);
         assert_eq!(c.trust.policy, Some(PathBuf::from("/etc/cp/p.toml")));
         assert_eq!(c.upstream.port(), 1883);
+        assert_eq!(c.upstream.protocol, UpstreamProtocol::V311);
+        assert_eq!(c.sessions, SessionsConfig::default());
         assert_eq!(
             c.audit.path,
             PathBuf::from("/etc/cp/chainproof-audit.jsonl")
@@ -398,5 +472,19 @@ mod tests {
         let zero = format!("{MIN}max_connections = 0\n");
         let e = Config::parse(&zero, Path::new(".")).expect_err("zero");
         assert!(e.contains("listen.max_connections"), "{e}");
+        let held = format!("{MIN}[sessions]\nmax_held = 10\nmax_held_per_device = 20\n");
+        let e = Config::parse(&held, Path::new(".")).expect_err("total below per device");
+        assert!(e.contains("sessions.max_held"), "{e}");
+    }
+
+    #[test]
+    fn upstream_protocol_and_sessions() {
+        let v5 = format!("{MIN}[upstream]\nprotocol = \"5\"\n[sessions]\nexpiry_secs = 60\n");
+        let c = Config::parse(&v5, Path::new(".")).expect("protocol 5");
+        assert_eq!(c.upstream.protocol, UpstreamProtocol::V5);
+        assert_eq!(c.sessions.expiry_secs, 60);
+        let bad = format!("{MIN}[upstream]\nprotocol = \"4\"\n");
+        let e = Config::parse(&bad, Path::new(".")).expect_err("protocol 4");
+        assert!(e.contains("3.1.1"), "{e}");
     }
 }

@@ -31,6 +31,7 @@ pub struct Metrics {
     reloads: AtomicU64,
     reload_failures: AtomicU64,
     revoked_sessions: AtomicU64,
+    c2d_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -99,6 +100,11 @@ impl Metrics {
         self.revoked_sessions.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A held cloud-to-device message was dropped at a bound (`[sessions]`).
+    pub fn c2d_dropped(&self) {
+        self.c2d_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self, store: &Store, upstream: &UpstreamState) -> String {
         let mut o = String::new();
@@ -145,6 +151,11 @@ impl Metrics {
             "chainproof_sessions_revoked_total",
             "Live sessions closed because a reload revoked them.",
             get(&self.revoked_sessions),
+        );
+        counter(
+            "chainproof_c2d_dropped_total",
+            "Held cloud-to-device messages dropped at sessions.max_held_per_device or sessions.max_held.",
+            get(&self.c2d_dropped),
         );
         let _ = writeln!(
             o,
@@ -206,6 +217,12 @@ impl Metrics {
             "chainproof_queue_capacity",
             "Messages the store holds before backpressure.",
             store.capacity(),
+        );
+        gauge(
+            &mut o,
+            "chainproof_c2d_held",
+            "Cloud-to-device messages held for device sessions.",
+            store.held_count().unwrap_or(0),
         );
         gauge(
             &mut o,

@@ -137,7 +137,11 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     );
     let audit = audit::AuditLog::open(&cfg.audit.path)?;
     let metrics = Arc::new(metrics::Metrics::default());
-    let sessions = Arc::new(sessions::Sessions::default());
+    let sessions = Arc::new(sessions::Sessions::new(
+        store.clone(),
+        cfg.sessions,
+        metrics.clone(),
+    ));
     let stored = Arc::new(Notify::new());
     let upstream_state = Arc::new(upstream::UpstreamState::default());
     let metrics_addr = metrics::serve(

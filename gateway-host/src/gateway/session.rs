@@ -1,7 +1,10 @@
 //! One device connection: TLS (the validator decides in the handshake), CONNECT (the client
 //! ID must be the certificate's device ID), then MQTT 3.1.1 with QoS 0/1 inside the device's
-//! namespace. A QoS 1 PUBLISH is acknowledged only once stored on disk.
+//! namespace. A QoS 1 PUBLISH is acknowledged only once stored on disk. Cloud-to-device
+//! messages reach the device from its session's held messages in the store, each released
+//! once the device acknowledges it (or once sent, at QoS 0).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,18 +18,22 @@ use rumqttc::mqttbytes::v4::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 use tokio_util::codec::Framed;
 
 use super::audit::{AuditLog, Decision};
 use super::auth::{DeviceAuthenticator, DeviceIdentity};
 use super::config::Listen;
 use super::metrics::Metrics;
-use super::sessions::{C2D_QUEUE, Entry, Sessions};
-use super::store::{Message, Store, StoreError};
+use super::sessions::{Entry, Sessions, free_packet_id};
+use super::store::{self, Message, Store, StoreError};
 use super::tls::{DeviceVerifier, ServerIdentity, no_certificate};
 use super::{log, namespace, unix_now};
 use chainproof_gateway::engine::Rejection;
+
+/// Held cloud-to-device messages in flight to one device at once (sent, not yet
+/// acknowledged): a device's MQTT stack handles a few at a time; the rest wait on disk.
+const DEVICE_WINDOW: usize = 16;
 
 /// How long a device waits between retries while the store is full (backpressure).
 const FULL_RETRY: Duration = Duration::from_millis(250);
@@ -217,18 +224,45 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
         return;
     }
     shared.audit(decision(remote, Some(&identity), None));
+    let connection = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let present = match shared
+        .sessions
+        .begin(&identity.device_id, connect.clean_session, connection)
+        .await
+    {
+        Ok(present) => present,
+        Err(e) => {
+            log(&format!(
+                "{remote}: {}: cannot open its session: {e}: closed",
+                identity.device_id
+            ));
+            let _ = framed
+                .send(Packet::ConnAck(ConnAck::new(
+                    ConnectReturnCode::ServiceUnavailable,
+                    false,
+                )))
+                .await;
+            return;
+        }
+    };
     if framed
         .send(Packet::ConnAck(ConnAck::new(
             ConnectReturnCode::Success,
-            false,
+            present,
         )))
         .await
         .is_err()
     {
+        shared.sessions.end(&identity.device_id, connection).await;
         return;
     }
-    let connection = shared.next_connection.fetch_add(1, Ordering::Relaxed);
-    let (c2d_tx, c2d_rx) = mpsc::channel(C2D_QUEUE);
+    if present {
+        log(&format!(
+            "{remote}: {}: persistent session resumed (session present)",
+            identity.device_id
+        ));
+    }
+    let wake = Arc::new(Notify::new());
     let (kick_tx, kick_rx) = watch::channel(None);
     shared.sessions.insert(
         &identity.device_id,
@@ -236,7 +270,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
             connection,
             leaf,
             intermediates: presented,
-            c2d: c2d_tx,
+            wake: wake.clone(),
             kick: kick_tx,
         },
     );
@@ -246,8 +280,15 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
         0 => Duration::from_secs(shared.listen.idle_timeout_secs),
         k => Duration::from_millis(u64::from(k) * 1500),
     };
-    let why = session(&shared, &identity, &mut framed, keep_alive, c2d_rx, kick_rx).await;
+    let link = Link {
+        connection,
+        keep_alive,
+        wake,
+        kick: kick_rx,
+    };
+    let why = session(&shared, &identity, &mut framed, link).await;
     shared.sessions.remove(&identity.device_id, connection);
+    shared.sessions.end(&identity.device_id, connection).await;
     shared.metrics.sessions(shared.sessions.count());
     log(&format!(
         "{remote}: {}: session ended: {why}",
@@ -272,17 +313,59 @@ fn leaf_identity(leaf: &[u8]) -> Option<DeviceIdentity> {
     })
 }
 
+/// One connection's handles for its session loop.
+struct Link {
+    connection: u64,
+    keep_alive: Duration,
+    /// Woken when a cloud-to-device message was held for the device.
+    wake: Arc<Notify>,
+    kick: watch::Receiver<Option<String>>,
+}
+
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     identity: &DeviceIdentity,
     framed: &mut Framed<S, Codec>,
-    keep_alive: Duration,
-    mut c2d: mpsc::Receiver<Publish>,
-    mut kick: watch::Receiver<Option<String>>,
+    mut link: Link,
 ) -> String {
     let id = identity.device_id.as_str();
+    let keep_alive = link.keep_alive;
+    // Packet id -> held message. A reconnect sends every held message again (at least once).
+    let mut inflight: HashMap<u16, u64> = HashMap::new();
     let mut next_pkid: u16 = 1;
+    let mut cursor: u64 = 0;
     loop {
+        if inflight.len() < DEVICE_WINDOW {
+            let rows = match shared
+                .sessions
+                .held_after(id, cursor, DEVICE_WINDOW - inflight.len())
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => return format!("{e}"),
+            };
+            for (seq, h) in rows {
+                cursor = seq;
+                let qos = if h.qos == 0 {
+                    QoS::AtMostOnce
+                } else {
+                    QoS::AtLeastOnce
+                };
+                let mut p = Publish::new(h.topic, qos, h.payload);
+                if qos == QoS::AtLeastOnce {
+                    p.pkid = free_packet_id(&mut next_pkid, 1, &inflight);
+                    inflight.insert(p.pkid, seq);
+                }
+                if framed.send(Packet::Publish(p)).await.is_err() {
+                    return "connection lost".into();
+                }
+                if qos == QoS::AtMostOnce
+                    && let Err(e) = shared.sessions.release(seq).await
+                {
+                    return format!("{e}");
+                }
+            }
+        }
         tokio::select! {
             packet = tokio::time::timeout(keep_alive, framed.next()) => {
                 let packet = match packet {
@@ -310,15 +393,18 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                     Packet::Subscribe(s) => {
+                        let mut granted = Vec::new();
                         let codes = s
                             .filters
                             .iter()
                             .map(|f| {
                                 if namespace::may_subscribe(id, &f.path) {
-                                    SubscribeReasonCode::Success(match f.qos {
+                                    let qos = match f.qos {
                                         QoS::AtMostOnce => QoS::AtMostOnce,
                                         _ => QoS::AtLeastOnce,
-                                    })
+                                    };
+                                    granted.push((f.path.clone(), qos as u8));
+                                    SubscribeReasonCode::Success(qos)
                                 } else {
                                     shared.metrics.refused_topic();
                                     log(&format!("{id}: refused SUBSCRIBE to {:?}: outside devices/{id}/messages/devicebound/ (topic-not-allowed)", f.path));
@@ -326,11 +412,19 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                                 }
                             })
                             .collect();
+                        // Recorded in the session before the SUBACK: a persistent session
+                        // keeps it.
+                        if let Err(e) = shared.sessions.set_filters(id, link.connection, granted, Vec::new()).await {
+                            return format!("{e}");
+                        }
                         if framed.send(Packet::SubAck(SubAck::new(s.pkid, codes))).await.is_err() {
                             return "connection lost".into();
                         }
                     }
                     Packet::Unsubscribe(u) => {
+                        if let Err(e) = shared.sessions.set_filters(id, link.connection, Vec::new(), u.topics).await {
+                            return format!("{e}");
+                        }
                         if framed.send(Packet::UnsubAck(UnsubAck::new(u.pkid))).await.is_err() {
                             return "connection lost".into();
                         }
@@ -340,24 +434,21 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                             return "connection lost".into();
                         }
                     }
-                    Packet::PubAck(_) => {}
+                    Packet::PubAck(ack) => {
+                        if let Some(seq) = inflight.remove(&ack.pkid)
+                            && let Err(e) = shared.sessions.release(seq).await
+                        {
+                            return format!("{e}");
+                        }
+                    }
                     Packet::Disconnect => return "DISCONNECT".into(),
                     other => return format!("unexpected {other:?}: closed"),
                 }
             }
-            Some(mut p) = c2d.recv() => {
-                if p.qos != QoS::AtMostOnce {
-                    p.qos = QoS::AtLeastOnce;
-                    p.pkid = next_pkid;
-                    next_pkid = next_pkid.checked_add(1).unwrap_or(1);
-                }
-                if framed.send(Packet::Publish(p)).await.is_err() {
-                    return "connection lost".into();
-                }
-            }
-            changed = kick.changed() => {
+            () = link.wake.notified() => {}
+            changed = link.kick.changed() => {
                 let reason = match changed {
-                    Ok(()) => kick.borrow().clone().unwrap_or_default(),
+                    Ok(()) => link.kick.borrow().clone().unwrap_or_default(),
                     Err(_) => "gateway shutting down".into(),
                 };
                 return format!("disconnected by the gateway: {reason}");
@@ -377,15 +468,14 @@ async fn store(shared: &Shared, identity: &DeviceIdentity, p: &Publish) -> Resul
     };
     let mut said_full = false;
     loop {
-        let store = shared.store.clone();
         let m2 = m.clone();
-        match tokio::task::spawn_blocking(move || store.append(&m2)).await {
-            Ok(Ok(_)) => {
+        match store::blocking(&shared.store, move |s| s.append(&m2)).await {
+            Ok(_) => {
                 shared.metrics.backpressure(false);
                 shared.stored.notify_one();
                 return Ok(());
             }
-            Ok(Err(StoreError::Full { max })) => {
+            Err(StoreError::Full { max }) => {
                 if p.qos == QoS::AtMostOnce {
                     shared.metrics.dropped_qos0();
                     return Ok(());
@@ -400,8 +490,7 @@ async fn store(shared: &Shared, identity: &DeviceIdentity, p: &Publish) -> Resul
                 shared.metrics.backpressure(true);
                 tokio::time::sleep(FULL_RETRY).await;
             }
-            Ok(Err(e)) => return Err(format!("{e}")),
-            Err(e) => return Err(format!("store task: {e}")),
+            Err(e) => return Err(format!("{e}")),
         }
     }
 }
