@@ -85,10 +85,26 @@ pub fn load_trust(trust: &Trust) -> Result<TrustSource, String> {
     })
 }
 
-/// The files whose change triggers a reload: the policy (or anchors and CRLs) and the
-/// component.
-pub fn watched_files(cfg: &Config, component: Option<&Path>) -> Vec<PathBuf> {
+/// The files whose change triggers a reload: the policy and the files it named when `trust`
+/// was loaded from it (or the anchors and CRLs), and the component.
+pub fn watched_files(
+    cfg: &Config,
+    trust: Option<&TrustSource>,
+    component: Option<&Path>,
+) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = cfg.trust.policy.iter().cloned().collect();
+    if let (Some(policy), Some(TrustSource::Policy { files: named, .. })) =
+        (&cfg.trust.policy, trust)
+    {
+        // Named relative to the policy, as `load_trust` resolves them.
+        let dir = policy.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (name, _) in named {
+            let path = dir.join(name);
+            if !files.contains(&path) {
+                files.push(path);
+            }
+        }
+    }
     files.extend(cfg.trust.anchors.iter().cloned());
     files.extend(cfg.trust.crls.iter().cloned());
     files.extend(component.map(Path::to_path_buf));

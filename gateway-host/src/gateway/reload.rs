@@ -1,6 +1,8 @@
 //! Reload on SIGHUP and when the trust or component files change: the new trust or component
 //! is swapped in atomically by the validator (the previous one keeps serving if the new one is
 //! refused), then every live session is checked again and the ones now refused are closed.
+//! With a fleet policy, the files it names (anchors, CRLs) are watched too, as read at the last
+//! load, so a new CRL deployed next to the policy takes effect without a signal.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,9 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use chainproof::{UnixTime, VerifyOptions};
 
-use super::audit::Decision;
 use super::config::Config;
-use super::session::Shared;
+use super::session::{Shared, decision};
 use super::{load_trust, log, unix_now, watched_files};
 
 /// How often file modification times are looked at. Polling keeps this dependency-free and a
@@ -37,7 +38,8 @@ fn mtimes(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
 impl Reloader {
     /// Run for ever.
     pub async fn run(self) {
-        let files = watched_files(&self.config, self.component.as_deref());
+        let trust = load_trust(&self.config.trust).ok();
+        let mut files = watched_files(&self.config, trust.as_ref(), self.component.as_deref());
         let mut seen = mtimes(&files);
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         loop {
@@ -61,11 +63,15 @@ impl Reloader {
             } else {
                 "a trust or component file changed: reloading"
             });
-            self.reload(signalled || component_changed).await;
+            if let Some(watched) = self.reload(signalled || component_changed).await {
+                (files, seen) = watched;
+            }
         }
     }
 
-    async fn reload(&self, component_too: bool) {
+    /// Reload; returns the files to watch from now on (the policy may name other files now)
+    /// with their modification times as read, when the trust could be read.
+    async fn reload(&self, component_too: bool) -> Option<(Vec<PathBuf>, Vec<Option<SystemTime>>)> {
         let auth = self.shared.auth.clone();
         let trust = match load_trust(&self.config.trust) {
             Ok(t) => t,
@@ -74,9 +80,11 @@ impl Reloader {
                 log(&format!(
                     "reload refused, the previous trust keeps serving: {e}"
                 ));
-                return;
+                return None;
             }
         };
+        let files = watched_files(&self.config, Some(&trust), self.component.as_deref());
+        let watched = Some((files.clone(), mtimes(&files)));
         let component = self.component.clone().filter(|_| component_too);
         let swapped = tokio::task::spawn_blocking(move || {
             if let Some(c) = &component {
@@ -93,17 +101,18 @@ impl Reloader {
             Ok(Err(e)) => {
                 self.shared.metrics.reload(false);
                 log(&format!(
-                    "reload refused, the previous trust keeps serving: {e}"
+                    "reload refused, the previous trust and component keep serving: {e}"
                 ));
-                return;
+                return watched;
             }
             Err(e) => {
                 self.shared.metrics.reload(false);
                 log(&format!("reload failed: {e}"));
-                return;
+                return watched;
             }
         }
         self.recheck().await;
+        watched
     }
 
     /// Check every live session against the new trust; close the ones it refuses.
@@ -115,30 +124,29 @@ impl Reloader {
                 .sessions
                 .snapshot()
                 .into_iter()
-                .filter_map(
-                    |(id, leaf, bag)| match shared.auth.verify_device(&leaf, &bag, &opts) {
-                        Ok(Err(r)) => Some((id, r)),
+                .filter_map(|(identity, leaf, bag)| {
+                    match shared.auth.verify_device(&leaf, &bag, &opts) {
+                        Ok(Err(r)) => Some((identity, r)),
                         _ => None,
-                    },
-                )
+                    }
+                })
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
-        for (id, r) in refused {
+        for (identity, r) in refused {
             self.shared.metrics.revoked_session();
-            self.shared.audit_decision(Decision {
-                time: unix_now(),
-                remote: "(live session re-check)".into(),
-                device_id: Some(id.clone()),
-                verdict: "rejected",
-                code: Some(r.code.as_str().to_owned()),
-                message: Some(r.message.clone()),
-                ..Decision::default()
-            });
-            self.shared
-                .sessions
-                .kick(&id, &format!("{}: {}", r.code.as_str(), r.message));
+            // The certificate's fields and the enrollment that admitted the session, as in the
+            // handshake's line, so both lines about one session can be matched.
+            self.shared.audit_decision(decision(
+                "(live session re-check)",
+                Some(&identity),
+                Some(&r),
+            ));
+            self.shared.sessions.kick(
+                &identity.device_id,
+                &format!("{}: {}", r.code.as_str(), r.message),
+            );
         }
     }
 }

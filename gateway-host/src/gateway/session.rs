@@ -89,8 +89,9 @@ impl Shared {
     }
 }
 
-fn decision(
-    remote: SocketAddr,
+/// The audit line for a decision about the device at `remote`.
+pub(super) fn decision(
+    remote: impl std::fmt::Display,
     id: Option<&DeviceIdentity>,
     rejection: Option<&Rejection>,
 ) -> Decision {
@@ -270,6 +271,7 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
             connection,
             leaf,
             intermediates: presented,
+            identity: identity.clone(),
             wake: wake.clone(),
             kick: kick_tx,
         },

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Notify, watch};
 
+use super::auth::DeviceIdentity;
 use super::config::SessionsConfig;
 use super::metrics::Metrics;
 use super::store::{self, Bound, Held, Hold, SessionLimits, Store, StoreError};
@@ -27,6 +28,8 @@ pub struct Entry {
     pub leaf: Vec<u8>,
     /// The other certificates it presented.
     pub intermediates: Vec<Vec<u8>>,
+    /// The device as its handshake admitted it (for the re-check's audit line).
+    pub identity: DeviceIdentity,
     /// Woken when a cloud-to-device message was held for the device.
     pub wake: Arc<Notify>,
     /// Set to a reason to make the connection close.
@@ -115,11 +118,11 @@ impl Sessions {
         self.live().len()
     }
 
-    /// `(device ID, leaf, intermediates)` of every live session, for a re-check.
-    pub fn snapshot(&self) -> Vec<(String, Vec<u8>, Vec<Vec<u8>>)> {
+    /// `(identity, leaf, intermediates)` of every live session, for a re-check.
+    pub fn snapshot(&self) -> Vec<(DeviceIdentity, Vec<u8>, Vec<Vec<u8>>)> {
         self.live()
-            .iter()
-            .map(|(id, e)| (id.clone(), e.leaf.clone(), e.intermediates.clone()))
+            .values()
+            .map(|e| (e.identity.clone(), e.leaf.clone(), e.intermediates.clone()))
             .collect()
     }
 
