@@ -10,33 +10,6 @@ use std::time::{Duration, Instant};
 
 use gateway_common::*;
 
-fn audit_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// Wait until the audit log has a line for which `pred` holds (at most 10 s).
-fn wait_audit(
-    dir: &std::path::Path,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if let Some(v) = audit_lines(dir).into_iter().find(|v| pred(v)) {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no such audit line in {:?}", audit_lines(dir));
-}
-
-fn is(v: &serde_json::Value, key: &str, want: &str) -> bool {
-    v.get(key).and_then(|x| x.as_str()) == Some(want)
-}
-
 #[test]
 fn accepted_device_telemetry_arrives_upstream_and_rejections_are_audited() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -14,29 +14,25 @@ use gateway_common::*;
 /// Stream `lines` as QoS 1 messages over one device connection (`mosquitto_pub -l`), calling
 /// `between(i)` after line `i`. Returns the number of PUBACKs the device received.
 fn stream(gw_port: u16, pki: &Pki, lines: &[String], mut between: impl FnMut(usize)) -> usize {
-    let mut child = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &gw_port.to_string()])
-        .arg("--cafile")
-        .arg(pki.dir.join("server-ca.pem"))
-        .arg("--cert")
-        .arg(pki.chain("sensor-0001"))
-        .arg("--key")
-        .arg(pki.key("sensor-0001"))
-        .args([
-            "-i",
-            "sensor-0001",
-            "-t",
-            "devices/sensor-0001/messages/events/",
-            "-q",
-            "1",
-            "-l",
-            "-d",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto_pub");
+    let mut child = as_device(
+        &mut Command::new("mosquitto_pub"),
+        gw_port,
+        pki,
+        "sensor-0001",
+    )
+    .args([
+        "-t",
+        "devices/sensor-0001/messages/events/",
+        "-q",
+        "1",
+        "-l",
+        "-d",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("mosquitto_pub");
     {
         let mut stdin = child.stdin.take().expect("stdin");
         for (i, l) in lines.iter().enumerate() {
@@ -59,12 +55,6 @@ fn stream(gw_port: u16, pki: &Pki, lines: &[String], mut between: impl FnMut(usi
         .lines()
         .filter(|l| l.contains("received PUBACK"))
         .count()
-}
-
-fn payloads(got: &[String]) -> BTreeSet<String> {
-    got.iter()
-        .filter_map(|l| l.split_once(' ').map(|(_, p)| p.to_owned()))
-        .collect()
 }
 
 #[test]

@@ -19,27 +19,23 @@ fn cloud_to_device_then_a_new_crl_disconnects_the_live_session() {
     let gw = Gateway::start(&write_config(d, broker.port, ""));
     gw.wait_log("upstream: connected", Duration::from_secs(15));
     // The device stays connected, subscribed to its cloud-to-device topic.
-    let mut device = Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &gw.port.to_string()])
-        .arg("--cafile")
-        .arg(d.join("server-ca.pem"))
-        .arg("--cert")
-        .arg(pki.chain("sensor-0002"))
-        .arg("--key")
-        .arg(pki.key("sensor-0002"))
-        .args([
-            "-i",
-            "sensor-0002",
-            "-q",
-            "1",
-            "-t",
-            "devices/sensor-0002/messages/devicebound/#",
-            "-v",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto_sub as a device");
+    let mut device = as_device(
+        &mut Command::new("mosquitto_sub"),
+        gw.port,
+        &pki,
+        "sensor-0002",
+    )
+    .args([
+        "-q",
+        "1",
+        "-t",
+        "devices/sensor-0002/messages/devicebound/#",
+        "-v",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("mosquitto_sub as a device");
     let stdout = device.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -284,6 +284,45 @@ impl Gateway {
         }
     }
 
+    /// The gateway's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("the gateway runs")
+    }
+
+    /// The value of an unlabelled `/metrics` sample (`name value`), if present.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.http_get("/metrics").lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|v| v.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
+    }
+
+    /// Wait until the metric `name` equals `want` (at most `limit`).
+    pub fn wait_metric(&self, name: &str, want: f64, limit: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.metric(name) == Some(want) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{name} is {:?}, not {want}, after {limit:?}: {}",
+            self.metric(name),
+            self.http_get("/metrics")
+        );
+    }
+
+    /// How many log lines so far contain `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        let log = self.log.lock().expect("log");
+        log.iter().filter(|l| l.contains(needle)).count()
+    }
+
     /// kill -9.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -329,6 +368,82 @@ impl Gateway {
 impl Drop for Gateway {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// Replace `from` (which must be there) with `to` in a written config file.
+pub fn edit_config(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).expect("read config");
+    assert!(text.contains(from), "{from:?} not in {text}");
+    std::fs::write(path, text.replacen(from, to, 1)).expect("write config");
+}
+
+/// The audit log's lines in `dir` (`audit.jsonl`), parsed.
+pub fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Wait until the audit log has a line for which `pred` holds (at most 10 s).
+pub fn wait_audit(dir: &Path, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Some(v) = audit_lines(dir).into_iter().find(|v| pred(v)) {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no such audit line in {:?}", audit_lines(dir));
+}
+
+/// Whether a JSON object's string field `key` is `want`.
+pub fn is(v: &serde_json::Value, key: &str, want: &str) -> bool {
+    v.get(key).and_then(|x| x.as_str()) == Some(want)
+}
+
+/// A device holding a connection (`mosquitto_sub` on its cloud-to-device topic); killed when
+/// dropped.
+pub struct HeldDevice(Child);
+
+/// Make `cmd` (mosquitto_pub or mosquitto_sub) connect to the gateway as device `name`: its
+/// own certificate chain and key from `pki`, its device ID as the client ID.
+pub fn as_device<'a>(cmd: &'a mut Command, gw_port: u16, pki: &Pki, name: &str) -> &'a mut Command {
+    cmd.args(["-h", "127.0.0.1", "-p", &gw_port.to_string()])
+        .arg("--cafile")
+        .arg(pki.dir.join("server-ca.pem"))
+        .arg("--cert")
+        .arg(pki.chain(name))
+        .arg("--key")
+        .arg(pki.key(name))
+        .args(["-i", name])
+}
+
+impl HeldDevice {
+    /// Connect `name` (its chain and key from `pki`) and stay connected.
+    pub fn connect(gw_port: u16, pki: &Pki, name: &str) -> HeldDevice {
+        let child = as_device(&mut Command::new("mosquitto_sub"), gw_port, pki, name)
+            .args(["-q", "1", "-t"])
+            .arg(format!("devices/{name}/messages/devicebound/#"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub as a device");
+        HeldDevice(child)
+    }
+
+    /// Disconnect (the process is killed, so the TCP connection closes).
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for HeldDevice {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -425,5 +540,12 @@ pub fn read_persistent(
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
+        .collect()
+}
+
+/// The payloads of `topic payload` lines (as [`read_persistent`] returns them).
+pub fn payloads(got: &[String]) -> std::collections::BTreeSet<String> {
+    got.iter()
+        .filter_map(|l| l.split_once(' ').map(|(_, p)| p.to_owned()))
         .collect()
 }
