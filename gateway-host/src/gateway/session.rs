@@ -336,16 +336,18 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     let mut inflight: HashMap<u16, u64> = HashMap::new();
     let mut next_pkid: u16 = 1;
     let mut cursor: u64 = 0;
+    // Whether held messages may be waiting: at the start, after a wake, when the window frees
+    // up. The store is not read for every packet the device sends.
+    let mut look = true;
     loop {
-        if inflight.len() < DEVICE_WINDOW {
-            let rows = match shared
-                .sessions
-                .held_after(id, cursor, DEVICE_WINDOW - inflight.len())
-                .await
-            {
+        if look && inflight.len() < DEVICE_WINDOW {
+            let want = DEVICE_WINDOW - inflight.len();
+            let rows = match shared.sessions.held_after(id, cursor, want).await {
                 Ok(rows) => rows,
                 Err(e) => return format!("{e}"),
             };
+            // A full batch: more may be waiting behind it.
+            look = rows.len() == want;
             for (seq, h) in rows {
                 cursor = seq;
                 let qos = if h.qos == 0 {
@@ -437,17 +439,18 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                     Packet::PubAck(ack) => {
-                        if let Some(seq) = inflight.remove(&ack.pkid)
-                            && let Err(e) = shared.sessions.release(seq).await
-                        {
-                            return format!("{e}");
+                        if let Some(seq) = inflight.remove(&ack.pkid) {
+                            if let Err(e) = shared.sessions.release(seq).await {
+                                return format!("{e}");
+                            }
+                            look = true;
                         }
                     }
                     Packet::Disconnect => return "DISCONNECT".into(),
                     other => return format!("unexpected {other:?}: closed"),
                 }
             }
-            () = link.wake.notified() => {}
+            () = link.wake.notified() => look = true,
             changed = link.kick.changed() => {
                 let reason = match changed {
                     Ok(()) => link.kick.borrow().clone().unwrap_or_default(),
