@@ -12,7 +12,7 @@ use x509_cert::ext::pkix::{
     SubjectAltName, SubjectKeyIdentifier, name::GeneralName,
 };
 
-use crate::algorithms::{PublicKey, SignatureAlgorithm};
+use crate::algorithms::{KeyTable, PublicKey, SignatureAlgorithm};
 use crate::error::Error;
 use crate::input::MAX_CERT_BYTES;
 use crate::report::CertSummary;
@@ -236,13 +236,22 @@ impl Cert {
 
     /// Verify that `self` was signed by `issuer`'s key.
     pub fn verify_signed_by(&self, issuer_key: &PublicKey) -> Result<(), Error> {
+        self.verify_signed_by_with_table(issuer_key, None)
+    }
+
+    /// [`Cert::verify_signed_by`] with the issuer key's precomputed table, if any.
+    pub fn verify_signed_by_with_table(
+        &self,
+        issuer_key: &PublicKey,
+        table: Option<&KeyTable>,
+    ) -> Result<(), Error> {
         let alg = self.signature_algorithm()?;
         let sig = self
             .inner
             .signature()
             .as_bytes()
             .ok_or(Error::BadSignature)?;
-        issuer_key.verify(alg, &self.tbs_der, sig)
+        issuer_key.verify_with_table(alg, &self.tbs_der, sig, table)
     }
 
     /// The subject's commonName as text, if exactly one is present. Several CNs are an error:

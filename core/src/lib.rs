@@ -16,6 +16,7 @@
 
 pub mod algorithms;
 pub mod cert;
+pub mod ecdsa;
 pub mod error;
 pub mod fleet;
 pub mod identity;

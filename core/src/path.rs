@@ -231,7 +231,7 @@ impl<'a> Search<'a> {
                     limit: MAX_SIGNATURE_CHECKS,
                 });
             }
-            if let Err(e) = child.verify_signed_by(key) {
+            if let Err(e) = self.store.verify_signed(child, cand, key) {
                 if e == Error::BadSignature && key_ids_differ(child, cand) {
                     // A same-named CA with another key (a rollover or a decoy): not this one.
                     wrong_key += 1;

@@ -1,8 +1,11 @@
 //! The trust store: anchors and CRLs, decoded once and shared by every verification.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use sha2::Digest;
+
+use crate::algorithms::{KeyTable, PublicKey};
 use crate::cert::Cert;
 use crate::error::Error;
 use crate::input::{parse_certificates, parse_crls};
@@ -14,12 +17,138 @@ use crate::revocation::{Crl, CrlSet};
 /// Any certificate added as an anchor is trusted as is, even when it is not self-signed (an
 /// intermediate pinned as the anchor of an enrollment group); its own validity and extensions
 /// still constrain the paths through it.
+///
+/// The store also remembers work that does not depend on the time or the options, so a
+/// gateway checking many devices under one CA does not repeat it (see [`VerifyCache`]). A
+/// clone shares that memory; a new store (a policy or anchor swap) starts empty.
 #[derive(Clone, Debug, Default)]
 pub struct TrustStore {
     anchors: Vec<Arc<Cert>>,
     by_subject: HashMap<Vec<u8>, Vec<usize>>,
     by_sha256: HashMap<[u8; 32], usize>,
     crls: CrlSet,
+    cache: Arc<VerifyCache>,
+}
+
+/// Certificate signatures already verified (issuer and subject certificate, by the SHA-256 of
+/// their exact DER bytes), at most this many; the set is emptied when full. 8,192 pairs is a
+/// gateway's whole fleet of intermediates many times over, and about 0.6 MB.
+pub const VERIFIED_SIGNATURES_CAPACITY: usize = 8192;
+
+/// CA keys with a precomputed table ([`KeyTable`]), at most this many (about 150 KB each for
+/// P-256, 340 KB for P-384): a fleet has a handful of anchors and manufacturing CAs.
+pub const KEY_TABLES_CAPACITY: usize = 16;
+
+/// Verifications a key performs before it gets a table: a table costs about as much as ten
+/// verifications, so one-off keys (device keys, a single check in a browser) never pay it.
+pub const KEY_TABLE_AFTER_USES: u32 = 2;
+
+/// What a [`TrustStore`] remembers between verifications: verified issuer-to-subject
+/// signatures, and tables for CA keys that verify many signatures. Verdicts never depend on
+/// it: a hit stands for a verification of the very same bytes that succeeded, and the path
+/// builder counts a cached signature against its budget as if it had checked it.
+#[derive(Debug)]
+pub struct VerifyCache {
+    enabled: bool,
+    verified: Mutex<HashSet<([u8; 32], [u8; 32])>>,
+    keys: Mutex<HashMap<[u8; 32], KeyUse>>,
+}
+
+#[derive(Debug)]
+enum KeyUse {
+    Counting(u32),
+    Table(Arc<KeyTable>),
+}
+
+impl Default for VerifyCache {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            verified: Mutex::new(HashSet::new()),
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl VerifyCache {
+    /// Whether `issuer` already verified `subject`'s signature.
+    fn has_verified(&self, issuer: &Cert, subject: &Cert) -> bool {
+        self.enabled
+            && self
+                .verified
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&(*issuer.sha256(), *subject.sha256()))
+    }
+
+    fn remember_verified(&self, issuer: &Cert, subject: &Cert) {
+        if !self.enabled {
+            return;
+        }
+        let mut set = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if set.len() >= VERIFIED_SIGNATURES_CAPACITY {
+            set.clear();
+        }
+        set.insert((*issuer.sha256(), *subject.sha256()));
+    }
+
+    /// The table of `key` (certificate `issuer`'s), building it once the key has been used
+    /// often enough and there is room.
+    fn table(&self, issuer: &Cert, key: &PublicKey) -> Option<Arc<KeyTable>> {
+        if !self.enabled || !matches!(key, PublicKey::P256(_) | PublicKey::P384(_)) {
+            return None;
+        }
+        let id: [u8; 32] = sha2::Sha256::digest(issuer.spki_der()).into();
+        {
+            let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+            let full = keys
+                .values()
+                .filter(|k| matches!(k, KeyUse::Table(_)))
+                .count()
+                >= KEY_TABLES_CAPACITY;
+            if full && !keys.contains_key(&id) {
+                return None;
+            }
+            let entry = keys.entry(id).or_insert(KeyUse::Counting(0));
+            match entry {
+                KeyUse::Table(t) => return Some(t.clone()),
+                KeyUse::Counting(n) if *n + 1 < KEY_TABLE_AFTER_USES || full => {
+                    *n += 1;
+                    return None;
+                }
+                KeyUse::Counting(_) => {}
+            }
+        }
+        // Built outside the lock: other verifications go on meanwhile (two threads may both
+        // build one; the second insert wins, harmlessly).
+        let table = Arc::new(key.table()?);
+        self.keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, KeyUse::Table(table.clone()));
+        Some(table)
+    }
+
+    /// Heap bytes held by key tables (for capacity planning and tests).
+    pub fn table_bytes(&self) -> usize {
+        self.keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|k| match k {
+                KeyUse::Table(t) => t.bytes(),
+                KeyUse::Counting(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Verified signatures remembered now.
+    pub fn verified_len(&self) -> usize {
+        self.verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
 }
 
 impl TrustStore {
@@ -98,5 +227,37 @@ impl TrustStore {
     /// The CRLs.
     pub fn crls(&self) -> &CrlSet {
         &self.crls
+    }
+
+    /// Turn the verification memory ([`VerifyCache`]) off or on; it starts on. Verdicts are the
+    /// same either way; off, every verification does all its signature work (benchmarks of
+    /// cold verification, or hosts that want each call to cost the same).
+    pub fn set_cache(&mut self, enabled: bool) {
+        self.cache = Arc::new(VerifyCache {
+            enabled,
+            ..VerifyCache::default()
+        });
+    }
+
+    /// The verification memory, for its statistics.
+    pub fn cache(&self) -> &VerifyCache {
+        &self.cache
+    }
+
+    /// Check that `issuer`'s key (`key`, already decoded from it) signed `subject`, remembering
+    /// a success so that the same pair of certificates is not verified twice.
+    pub(crate) fn verify_signed(
+        &self,
+        subject: &Cert,
+        issuer: &Cert,
+        key: &PublicKey,
+    ) -> Result<(), Error> {
+        if self.cache.has_verified(issuer, subject) {
+            return Ok(());
+        }
+        let table = self.cache.table(issuer, key);
+        subject.verify_signed_by_with_table(key, table.as_deref())?;
+        self.cache.remember_verified(issuer, subject);
+        Ok(())
     }
 }
