@@ -6,6 +6,7 @@
 
 mod cli;
 mod gateway;
+mod loadtest;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,9 @@ enum Command {
     Audit(gateway::cli::AuditArgs),
     /// The one-command demo: a throwaway PKI, the gateway, simulated devices, who got in and why.
     Demo,
+    /// Load test: many devices (honest ones and bad actors) over MQTT/TLS against the gateway
+    /// or a broker; who got in against who should have, handshake latency, rates.
+    Loadtest(loadtest::LoadtestArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Ca(args) => cli::ca::run(&args),
         Command::Policy(args) => cli::policy::run(&args),
         Command::Device(args) => cli::device::run(&args),
+        Command::Loadtest(args) => loadtest::run(&args),
         Command::Gateway(args) => gateway::cli::gateway(&args)
             .map(|()| cli::Outcome::Ok)
             .map_err(cli::UsageError),

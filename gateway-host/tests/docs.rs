@@ -62,6 +62,7 @@ fn cli_md_documents_every_option() {
         "policy check",
         "policy diff",
         "device serve",
+        "loadtest",
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_chainproof"))
             .args(sub.split(' '))

@@ -7,6 +7,7 @@
 //! - [`demo_pki`]: a small fleet for the CLI demo.
 //! - [`fleet_example`]: the README's fleet policy example (two factories, a revoked batch, a
 //!   compromised CA).
+//! - [`load_fleet`]: many devices with a share of bad actors, for the gateway load tool.
 //! - [`CertSpec`] / [`CrlSpec`] / [`KeyPair`]: the building blocks, for cases of your own.
 //! - [`Fixture::write_to`]: PEM files plus `fixture.json` for tools that take files.
 
@@ -18,6 +19,7 @@ pub mod crl;
 pub mod fixture;
 pub mod fleet;
 pub mod keys;
+pub mod load;
 pub mod scenarios;
 
 pub use cert::{
@@ -28,6 +30,7 @@ pub use crl::{Crl, CrlSpec, RevokedEntry};
 pub use fixture::{Fixture, write_fixtures};
 pub use fleet::{FleetExample, fleet_example};
 pub use keys::{KeyKind, KeyPair, SigAlg};
+pub use load::{BadKind, LoadDevice, LoadFleet, load_fleet};
 pub use scenarios::{
     DEFAULT_SEED, DemoPki, UNKNOWN_EXTENSION_OID, demo_pki, iot_fixture, iot_fixtures,
     iot_fixtures_with_seed,

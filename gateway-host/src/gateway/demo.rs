@@ -191,28 +191,40 @@ async fn device(port: u16, ca: &Path, case: &Case) -> (Option<SocketAddr>, Resul
     (local, session(tcp, ca, case).await)
 }
 
-async fn session(tcp: TcpStream, ca: &Path, case: &Case) -> Result<(), String> {
+/// A device's TLS client configuration: trust `ca` for the server, present the certificates of
+/// `chain` and sign with `key`. The key is not checked against the certificate, so a cloned
+/// certificate without its key can be simulated (the demo and `chainproof loadtest` use it).
+pub fn device_client_config(
+    ca: &Path,
+    chain: &Path,
+    key: &Path,
+) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))? {
         roots
-            .add(c.map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
+            .add(c.map_err(|e| format!("{}: {e}", ca.display()))?)
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
     }
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&case.chain)
-        .map_err(|e| e.to_string())?
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(chain)
+        .map_err(|e| format!("{}: {e}", chain.display()))?
         .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    let key = PrivateKeyDer::from_pem_file(&case.key).map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{}: {e}", chain.display()))?;
+    let private =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
     let signer = provider
         .key_provider
-        .load_private_key(key)
-        .map_err(|e| e.to_string())?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .load_private_key(private)
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
-        .with_client_cert_resolver(Arc::new(Fixed(Arc::new(CertifiedKey::new(chain, signer)))));
+        .with_client_cert_resolver(Arc::new(Fixed(Arc::new(CertifiedKey::new(certs, signer))))))
+}
+
+async fn session(tcp: TcpStream, ca: &Path, case: &Case) -> Result<(), String> {
+    let config = device_client_config(ca, &case.chain, &case.key)?;
     let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
