@@ -6,8 +6,12 @@
 //! - `test`: `setup`, build the wasm artefacts the tests load (the validator component for
 //!   wasm32-wasip2), then every test suite.
 //! - `demo`: `setup`, then the main job on embedded defaults.
+//! - `bench-gateway`: the gateway against mosquitto under `chainproof loadtest` (issues 6, 8).
 //!
-//! Plain `std::process::Command`; no dependencies, so it builds in seconds.
+//! Plain `std::process::Command`; serde_json (for the benchmark reports) is the only
+//! dependency, so it builds in seconds.
+
+mod bench_gateway;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -18,6 +22,7 @@ fn main() -> ExitCode {
         Some("setup") => setup(),
         Some("test") => setup().and_then(|()| test(&args[1..])),
         Some("demo") => setup().and_then(|()| demo(&args[1..])),
+        Some("bench-gateway") => setup().and_then(|()| bench_gateway::bench_gateway(&args[1..])),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -38,7 +43,10 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   setup   install prerequisites (Debian packages, wasm targets, pinned tools, npm packages)
   test    setup, build wasm artefacts, run every test suite
-  demo    setup, then run the demo on embedded defaults";
+  demo    setup, then run the demo on embedded defaults
+  bench-gateway
+          setup, then the gateway vs mosquitto under chainproof loadtest (1,000 devices,
+          10% bad actors): target/bench-results/gateway.json";
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {

@@ -104,7 +104,8 @@ pub struct LoadtestArgs {
     pub keep_alive: u16,
 
     /// Sample this process's memory (VmRSS, VmHWM from /proc/PID/status) before the run, when
-    /// the last device has its verdict, and after: the server's PID.
+    /// the last device has its verdict, and after, and its CPU time per handshake over the run
+    /// (/proc/PID/stat): the server's PID.
     #[arg(long, value_name = "PID")]
     pub watch_pid: Option<u32>,
 
@@ -279,12 +280,14 @@ fn load(args: &LoadtestArgs) -> Result<Outcome, UsageError> {
     let result = rt.block_on(client::run(plan, ready, |_| {
         peak = args.watch_pid.and_then(memory::sample);
     }));
-    let memory = args.watch_pid.map(|pid| report::Memory {
-        pid,
-        before,
-        peak,
-        after: memory::sample(pid),
-    });
+    let verdicts = result
+        .attempts
+        .iter()
+        .filter(|a| !matches!(a.outcome, client::Outcome::Error(_)))
+        .count();
+    let memory = args
+        .watch_pid
+        .map(|pid| report::Memory::new(pid, before, peak, memory::sample(pid), verdicts));
     let report = report::build(
         report::RunInfo {
             label: args.label.clone(),

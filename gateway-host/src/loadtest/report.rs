@@ -132,6 +132,33 @@ pub struct Memory {
     pub peak: Option<MemorySample>,
     /// After every connection was closed.
     pub after: Option<MemorySample>,
+    /// The server's CPU time over the run divided by the verdicts, milliseconds: what one
+    /// device's handshake costs it (including whatever else it did meanwhile).
+    pub cpu_ms_per_handshake: Option<f64>,
+}
+
+impl Memory {
+    /// Samples before, at the peak and after, and the CPU per handshake over `verdicts`.
+    pub fn new(
+        pid: u32,
+        before: Option<MemorySample>,
+        peak: Option<MemorySample>,
+        after: Option<MemorySample>,
+        verdicts: usize,
+    ) -> Memory {
+        let cpu = |m: &Option<MemorySample>| m.as_ref().and_then(|m| m.cpu_secs);
+        let cpu_ms_per_handshake = match (cpu(&before), cpu(&after)) {
+            (Some(b), Some(a)) if verdicts > 0 => Some((a - b) * 1000.0 / verdicts as f64),
+            _ => None,
+        };
+        Memory {
+            pid,
+            before,
+            peak,
+            after,
+            cpu_ms_per_handshake,
+        }
+    }
 }
 
 /// Latencies by outcome.
@@ -393,6 +420,9 @@ pub fn table(r: &Report) -> String {
             show(&m.peak),
             show(&m.after)
         );
+        if let Some(cpu) = m.cpu_ms_per_handshake {
+            let _ = writeln!(s, "server CPU per handshake: {cpu:.2} ms");
+        }
     }
     if !r.reasons.is_empty() {
         let _ = writeln!(s, "refusals and errors:");
