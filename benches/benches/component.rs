@@ -1,6 +1,7 @@
 //! The validator component in wasmtime against the core linked natively (issue 5).
 //!
-//! - a three-tier P-256 chain (`verify_chain` vs `Validator::verify`),
+//! - a three-tier P-256 chain (`verify_chain` vs `Validator::verify`), cold (the trust stores
+//!   remember nothing) and seen before (both signatures remembered),
 //! - a single proof-of-possession check (`verify_tls_signature`, one ECDSA P-256 signature with
 //!   the leaf's key),
 //! - making an instance with and without `InstancePre`.
@@ -37,16 +38,50 @@ fn benches(c: &mut Criterion) {
         anchors: vec![f.anchors_pem().into_bytes()],
         crls: Vec::new(),
     };
-    let validator = Validator::new(runtime.clone(), compiled.clone(), source, Limits::default())
-        .expect("validator");
+    let validator = Validator::new(
+        runtime.clone(),
+        compiled.clone(),
+        source.clone(),
+        Limits::default(),
+    )
+    .expect("validator");
+    let cold_validator = Validator::new(
+        runtime.clone(),
+        compiled.clone(),
+        source,
+        Limits {
+            verify_cache: false,
+            ..Limits::default()
+        },
+    )
+    .expect("validator");
     let mut store = TrustStore::new();
     store
         .add_anchors(f.anchors_pem().as_bytes())
         .expect("anchors");
+    let mut cold_store = store.clone();
+    cold_store.set_cache(false);
     let bag: Vec<Vec<u8>> = f.intermediates.iter().map(|c| c.der.clone()).collect();
     let opts = VerifyOptions::new(UnixTime(f.validation_time));
 
-    let mut g = c.benchmark_group("three-tier P-256 chain");
+    // Cold: both signatures checked on every call (the stores remember nothing).
+    let mut g = c.benchmark_group("three-tier P-256 chain, cold");
+    g.bench_function("native", |b| {
+        b.iter(|| verify_chain(&cold_store, black_box(&f.leaf.der), &bag, &opts).expect("valid"))
+    });
+    g.bench_function("component", |b| {
+        b.iter(|| {
+            cold_validator
+                .verify(black_box(&f.leaf.der), &bag, &opts)
+                .expect("engine")
+                .expect("valid")
+        })
+    });
+    g.finish();
+
+    // The same chain again: the stores remember both signatures (parsing, path checks and
+    // the report remain).
+    let mut g = c.benchmark_group("three-tier P-256 chain, seen before");
     g.bench_function("native", |b| {
         b.iter(|| verify_chain(&store, black_box(&f.leaf.der), &bag, &opts).expect("valid"))
     });
@@ -71,7 +106,7 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("component", |b| {
         b.iter(|| {
-            validator
+            cold_validator
                 .verify_tls_signature(&f.leaf.der, scheme, message, black_box(&sig))
                 .expect("engine")
                 .expect("ok")

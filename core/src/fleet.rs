@@ -847,6 +847,16 @@ impl FleetPolicy {
         Ok(())
     }
 
+    /// Turn the verification memory of the policy's trust stores off or on (see
+    /// [`TrustStore::set_cache`]); verdicts are the same either way.
+    pub fn set_cache(&mut self, enabled: bool) {
+        self.all_anchors.set_cache(enabled);
+        self.enabled_anchors.set_cache(enabled);
+        for g in &mut self.groups {
+            g.store.set_cache(enabled);
+        }
+    }
+
     /// The enrollment groups, in file order.
     pub fn groups(&self) -> &[Group] {
         &self.groups

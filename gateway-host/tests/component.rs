@@ -348,3 +348,54 @@ fn hot_swap_under_concurrent_calls() {
         .expect("the old anchors still validate the chain in the old instance");
     assert_eq!(report.chain.chain.len(), 3);
 }
+
+/// The default build uses wasm's wide-arithmetic proposal. An engine without it refuses that
+/// build with words that name the baseline build, and runs the baseline build with the same
+/// verdicts; either build gives the same verdicts with the verification memory off.
+#[test]
+fn the_baseline_build_serves_engines_without_wide_arithmetic() {
+    let wide_path = chainproof_gateway::engine::find_component(None).expect("the component");
+    let baseline_path = wide_path.with_file_name("chainproof_component_baseline.wasm");
+    assert!(
+        baseline_path.is_file(),
+        "{} is missing: cargo xtask test builds it",
+        baseline_path.display()
+    );
+    let baseline = Arc::new(chainproof_gateway::engine::Runtime::baseline().expect("engine"));
+    match baseline.compile_file(&wide_path) {
+        Err(EngineError::Load(m)) => assert!(m.contains("baseline build"), "{m}"),
+        Ok(_) => panic!("the wide-arithmetic build loaded on an engine without the proposal"),
+        Err(other) => panic!("unexpected {other:?}"),
+    }
+    let compiled = baseline
+        .compile_file(&baseline_path)
+        .expect("the baseline build");
+    for name in [
+        "p256-three-tier",
+        "missing-intermediate",
+        "corrupted-signature",
+        "expired",
+    ] {
+        let f = fixture(name);
+        let wide = verify(&validator(&f, Limits::default()), &f);
+        for verify_cache in [true, false] {
+            let limits = Limits {
+                verify_cache,
+                ..Limits::default()
+            };
+            let on_baseline = Validator::new(
+                baseline.clone(),
+                compiled.clone(),
+                common::source(&f),
+                limits,
+            )
+            .expect("a validator");
+            assert_eq!(
+                verify(&on_baseline, &f),
+                wide,
+                "{name}, cache {verify_cache}"
+            );
+            assert_eq!(verify(&validator(&f, limits), &f), wide, "{name}");
+        }
+    }
+}

@@ -43,8 +43,8 @@ enum Trust {
     Policy(Box<FleetPolicy>),
 }
 
-/// The `trust-store` resource.
-pub struct StoreResource(Trust);
+/// The `trust-store` resource. Its methods take `&self`; `set-cache` needs `&mut`.
+pub struct StoreResource(RefCell<Trust>);
 
 /// The `replay-guard` resource. A resource's methods take `&self`; the guard needs `&mut`.
 pub struct GuardResource(RefCell<ReplayGuard>);
@@ -67,7 +67,9 @@ impl GuestTrustStore for StoreResource {
         for c in &crls {
             store.add_crls(c).map_err(|e| failure(&Failure::new(e)))?;
         }
-        Ok(TrustStoreHandle::new(StoreResource(Trust::Anchors(store))))
+        Ok(TrustStoreHandle::new(StoreResource(RefCell::new(
+            Trust::Anchors(store),
+        ))))
     }
 
     fn from_policy(
@@ -83,15 +85,22 @@ impl GuestTrustStore for StoreResource {
         };
         let policy =
             FleetPolicy::from_toml(&policy, &resolve).map_err(|e| failure(&Failure::new(e)))?;
-        Ok(TrustStoreHandle::new(StoreResource(Trust::Policy(
-            Box::new(policy),
+        Ok(TrustStoreHandle::new(StoreResource(RefCell::new(
+            Trust::Policy(Box::new(policy)),
         ))))
     }
 
     fn anchor_count(&self) -> u32 {
-        match &self.0 {
+        match &*self.0.borrow() {
             Trust::Anchors(store) => usize_to_u32(store.anchors().len()),
             Trust::Policy(policy) => usize_to_u32(policy.counts().anchors),
+        }
+    }
+
+    fn set_cache(&self, enabled: bool) {
+        match &mut *self.0.borrow_mut() {
+            Trust::Anchors(store) => store.set_cache(enabled),
+            Trust::Policy(policy) => policy.set_cache(enabled),
         }
     }
 
@@ -102,7 +111,7 @@ impl GuestTrustStore for StoreResource {
         options: wit::VerifyOptions,
     ) -> Result<wit::Verdict, wit::Failure> {
         let opts = from_options(options).map_err(|e| failure(&Failure::new(e)))?;
-        match &self.0 {
+        match &*self.0.borrow() {
             Trust::Anchors(store) => chainproof::verify_chain(store, &leaf, &intermediates, &opts)
                 .map(|r| wit::Verdict::Chain(report(&r)))
                 .map_err(|f| failure(&f)),
@@ -123,7 +132,8 @@ impl GuestTrustStore for StoreResource {
     ) -> Result<wit::PossessionReport, wit::Failure> {
         let as_failure = |e: Error| failure(&Failure::new(e));
         let opts = from_options(options).map_err(as_failure)?;
-        let Trust::Anchors(store) = &self.0 else {
+        let trust = self.0.borrow();
+        let Trust::Anchors(store) = &*trust else {
             return Err(as_failure(Error::MalformedInput {
                 detail: "proof of possession is checked against an anchors store, not a policy"
                     .into(),

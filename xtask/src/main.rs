@@ -144,15 +144,34 @@ fn test(extra: &[String]) -> Result<(), String> {
 
 /// The validator component the gateway runs (and the engine tests load):
 /// target/wasm32-wasip2/release/chainproof_component.wasm.
+///
+/// That build uses wasm's wide-arithmetic proposal (`.cargo/config.toml`), which wasmtime
+/// runs and which triples the curves' speed. A baseline build without it, for engines that lack
+/// the proposal, goes next to it as chainproof_component_baseline.wasm (its own target
+/// directory: other flags, so the two builds do not overwrite each other's artefacts).
 fn build_component() -> Result<(), String> {
-    run(Command::new("cargo").args([
+    let args = [
         "build",
         "--release",
         "--target",
         "wasm32-wasip2",
         "-p",
         "chainproof-component",
-    ]))
+    ];
+    run(Command::new("cargo").args(args))?;
+    run(Command::new("cargo")
+        .args(args)
+        .arg("--target-dir")
+        .arg(root().join("target/wasm-baseline"))
+        .env(
+            "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+            "-C target-feature=-wide-arithmetic",
+        ))?;
+    let from = root().join("target/wasm-baseline/wasm32-wasip2/release/chainproof_component.wasm");
+    let to = root().join("target/wasm32-wasip2/release/chainproof_component_baseline.wasm");
+    std::fs::copy(&from, &to)
+        .map(drop)
+        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
 }
 
 fn demo(_extra: &[String]) -> Result<(), String> {

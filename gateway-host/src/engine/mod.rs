@@ -97,6 +97,9 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Ready instances kept for reuse.
     pub pool_size: usize,
+    /// Keep the trust store's verification memory (verified signatures, CA key tables) in
+    /// each instance; off makes every call do all of its signature work (cold benchmarks).
+    pub verify_cache: bool,
 }
 
 impl Default for Limits {
@@ -105,6 +108,7 @@ impl Default for Limits {
             fuel: DEFAULT_FUEL,
             memory_bytes: DEFAULT_MEMORY_BYTES,
             pool_size: DEFAULT_POOL_SIZE,
+            verify_cache: true,
         }
     }
 }
@@ -156,8 +160,19 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// An engine with fuel metering and the pooling allocator.
+    /// An engine with fuel metering, the pooling allocator and wasm's wide-arithmetic
+    /// proposal (which the default component build uses).
     pub fn new() -> Result<Self, EngineError> {
+        Self::with_wide_arithmetic(true)
+    }
+
+    /// An engine without the wide-arithmetic proposal, as other wasm engines may be: it runs
+    /// only the baseline component build (`chainproof_component_baseline.wasm`).
+    pub fn baseline() -> Result<Self, EngineError> {
+        Self::with_wide_arithmetic(false)
+    }
+
+    fn with_wide_arithmetic(wide: bool) -> Result<Self, EngineError> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(MAX_INSTANCES)
             .total_core_instances(MAX_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
@@ -170,6 +185,10 @@ impl Runtime {
         config
             .consume_fuel(true)
             .wasm_component_model(true)
+            // The component is built with `+wide-arithmetic` (64x64->128-bit multiplies, the
+            // heart of the curves' field arithmetic: about 3x faster); the baseline build runs
+            // on either engine.
+            .wasm_wide_arithmetic(wide)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(runtime_err)?;
         Ok(Runtime { engine })
@@ -184,8 +203,17 @@ impl Runtime {
     /// standard library declares traps if called, except `wasi:random/insecure-seed`, which
     /// std's `HashMap` seeds itself from (see docs/component.md).
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, EngineError> {
-        let component = Component::from_binary(&self.engine, bytes)
-            .map_err(|e| EngineError::Load(format!("{e:#}")))?;
+        let component = Component::from_binary(&self.engine, bytes).map_err(|e| {
+            let text = format!("{e:#}");
+            if text.contains("wide arithmetic") || text.contains("wide-arithmetic") {
+                EngineError::Load(format!(
+                    "{text}; this engine runs without wasm's wide-arithmetic proposal: use the \
+                     baseline build (chainproof_component_baseline.wasm)"
+                ))
+            } else {
+                EngineError::Load(text)
+            }
+        })?;
         let linker = self.linker(&component)?;
         let pre = linker
             .instantiate_pre(&component)
@@ -393,6 +421,9 @@ impl Generation {
                     api.call_from_policy(&mut store, text, &files)?
                 }
             };
+            if let (Ok(trust), false) = (&made, limits.verify_cache) {
+                api.call_set_cache(&mut store, *trust, false)?;
+            }
             Ok::<_, wasmtime::Error>((bindings, made))
         })();
         match result {
