@@ -10,12 +10,11 @@
 //! `cargo bench -p chainproof-benches --bench component -- --quick`
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use chainproof::{
     TlsScheme, TrustStore, UnixTime, VerifyOptions, verify_chain, verify_tls_signature,
 };
-use chainproof_gateway::engine::{self, Limits, Runtime, TrustSource, Validator};
+use chainproof_gateway::engine::{Limits, TrustSource, Validator};
 use chainproof_testkit::iot_fixture;
 use criterion::{Criterion, criterion_group, criterion_main};
 use p256::pkcs8::DecodePrivateKey as _;
@@ -26,14 +25,7 @@ const NOW: i64 = 1_767_225_600;
 
 fn benches(c: &mut Criterion) {
     let f = iot_fixture("p256-three-tier", NOW).expect("the p256-three-tier fixture");
-    let path = engine::find_component(None).unwrap_or_else(|tried| {
-        panic!(
-            "the validator component is missing (looked for {tried:?}); build it with `{}`",
-            engine::BUILD_COMMAND
-        )
-    });
-    let runtime = Arc::new(Runtime::new().expect("engine"));
-    let compiled = runtime.compile_file(&path).expect("component");
+    let (runtime, compiled) = chainproof_benches::compiled_component();
     let source = TrustSource::Anchors {
         anchors: vec![f.anchors_pem().into_bytes()],
         crls: Vec::new(),
