@@ -7,11 +7,14 @@
 //!   wasm32-wasip2), then every test suite.
 //! - `demo`: `setup`, then the main job on embedded defaults.
 //! - `bench-gateway`: the gateway against mosquitto under `chainproof loadtest` (issues 6, 8).
+//! - `bench-report`: the criterion benches with short settings, plus the browser and gateway
+//!   results on disk, into `benches/REPORT.md` with ratios and issue 8's targets.
 //!
 //! Plain `std::process::Command`; serde_json (for the benchmark reports) is the only
 //! dependency, so it builds in seconds.
 
 mod bench_gateway;
+mod bench_report;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -23,6 +26,8 @@ fn main() -> ExitCode {
         Some("test") => setup().and_then(|()| test(&args[1..])),
         Some("demo") => setup().and_then(|()| demo(&args[1..])),
         Some("bench-gateway") => setup().and_then(|()| bench_gateway::bench_gateway(&args[1..])),
+        // Runs setup itself, unless only rewriting the report (`--no-run`).
+        Some("bench-report") => bench_report::bench_report(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -46,7 +51,10 @@ tasks:
   demo    setup, then run the demo on embedded defaults
   bench-gateway
           setup, then the gateway vs mosquitto under chainproof loadtest (1,000 devices,
-          10% bad actors): target/bench-results/gateway.json";
+          10% bad actors): target/bench-results/gateway.json
+  bench-report [--no-run]
+          setup, then the criterion benches (short settings) and the results in
+          target/bench-results/ into benches/REPORT.md (--no-run: only rewrite the report)";
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {
@@ -88,12 +96,30 @@ const DEBIAN: &[(&str, &str)] = &[
     ("mosquitto_pub", "mosquitto-clients"),
     // The browser the web page's end-to-end tests drive (playwright-core, shared/TOOLCHAIN.md).
     ("chromium", "chromium"),
+    // The benches' `openssl` crate finds libssl through pkg-config (below).
+    ("pkg-config", "pkg-config"),
 ];
+
+/// Debian development packages, installed when pkg-config does not know their library.
+/// (pkg-config module, package)
+const DEBIAN_LIBS: &[(&str, &str)] = &[
+    // OpenSSL's X509_verify_cert is a peer in benches/ (the `openssl` crate links libssl);
+    // `cargo clippy --workspace --all-targets` compiles the benches, so CI needs it too.
+    ("openssl", "libssl-dev"),
+];
+
+fn pkg_config_knows(module: &str) -> bool {
+    Command::new("pkg-config")
+        .args(["--exists", module])
+        .status()
+        .is_ok_and(|s| s.success())
+}
 
 fn setup() -> Result<(), String> {
     let missing: Vec<&str> = DEBIAN
         .iter()
         .filter(|(cmd, _)| !have(cmd))
+        .chain(DEBIAN_LIBS.iter().filter(|(lib, _)| !pkg_config_knows(lib)))
         .map(|(_, pkg)| *pkg)
         .collect();
     if !missing.is_empty() {
