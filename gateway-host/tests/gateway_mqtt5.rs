@@ -47,16 +47,8 @@ fn mqtt5_upstream_carries_the_device_identity_as_user_properties() {
     let gw = Gateway::start(&config);
     gw.wait_log("upstream: subscribed to", Duration::from_secs(15));
 
-    // An MQTT 5 reader upstream with a persistent session (so nothing is missed between its
-    // subscription and its read), printing topic, payload and user properties.
-    let reader = |extra: &[&str]| {
-        let mut cmd = Command::new("mosquitto_sub");
-        cmd.args(["-V", "5", "-h", "127.0.0.1", "-p", &broker.port.to_string()])
-            .args(["-c", "-x", "3600", "-i", "reader5", "-q", "1"])
-            .args(["-t", "devices/+/messages/events/#"])
-            .args(extra);
-        run_bounded(cmd, Duration::from_secs(30))
-    };
+    // An MQTT 5 reader upstream, printing topic, payload and user properties.
+    let reader = |extra: &[&str]| reader5(broker.port, extra);
     assert!(reader(&["-E"]).status.success());
 
     let name = "sensor-0002";
@@ -92,37 +84,11 @@ fn mqtt5_upstream_carries_the_device_identity_as_user_properties() {
 
     // Cloud-to-device over MQTT 5: the device subscribes (persistent session) and disconnects,
     // the cloud sends, the device reconnects and receives it.
-    let device = |count: usize| {
-        let mut cmd = Command::new("mosquitto_sub");
-        cmd.args(["-h", "127.0.0.1", "-p", &gw.port.to_string()])
-            .arg("--cafile")
-            .arg(d.join("server-ca.pem"))
-            .arg("--cert")
-            .arg(pki.chain(name))
-            .arg("--key")
-            .arg(pki.key(name))
-            .args(["-c", "-i", name, "-q", "1", "-v"])
-            .args(["-t", "devices/sensor-0002/messages/devicebound/#"]);
-        if count == 0 {
-            cmd.arg("-E");
-        } else {
-            cmd.args(["-C", &count.to_string(), "-W", "15"]);
-        }
-        let out = run_bounded(cmd, Duration::from_secs(25));
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
+    let device = |count| c2d_device(gw.port, &pki, name, &[], count);
     assert_eq!(device(0), "");
     gw.wait_log("sensor-0002: session ended", Duration::from_secs(10));
-    let mut cmd = Command::new("mosquitto_pub");
-    cmd.args(["-V", "5", "-h", "127.0.0.1", "-p", &broker.port.to_string()])
-        .args([
-            "-q",
-            "1",
-            "-t",
-            "devices/sensor-0002/messages/devicebound/cmd",
-        ])
-        .args(["-m", "reboot"]);
-    assert!(run_bounded(cmd, Duration::from_secs(10)).status.success());
+    let topic = "devices/sensor-0002/messages/devicebound/cmd";
+    cloud_publish(broker.port, topic, "reboot", &["-V", "5"]);
     assert_eq!(
         device(1),
         "devices/sensor-0002/messages/devicebound/cmd reboot"

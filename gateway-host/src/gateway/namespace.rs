@@ -8,6 +8,17 @@
 pub struct ClaimMismatch {
     /// What the CONNECT claimed.
     pub claimed: String,
+    /// Which field claimed it.
+    pub by: Claim,
+}
+
+/// The CONNECT field that names a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The client ID.
+    ClientId,
+    /// An Azure-style user name.
+    UserName,
 }
 
 /// Check a CONNECT against the device ID from the certificate: the client ID must equal it,
@@ -20,6 +31,7 @@ pub fn check_connect(
     if client_id != device_id {
         return Err(ClaimMismatch {
             claimed: client_id.to_owned(),
+            by: Claim::ClientId,
         });
     }
     if let Some(user) = username.filter(|u| u.contains('/')) {
@@ -27,6 +39,7 @@ pub fn check_connect(
         if named != device_id {
             return Err(ClaimMismatch {
                 claimed: named.to_owned(),
+                by: Claim::UserName,
             });
         }
     }
@@ -78,13 +91,15 @@ mod tests {
         assert_eq!(
             check_connect("s1", "s2", None),
             Err(ClaimMismatch {
-                claimed: "s2".into()
+                claimed: "s2".into(),
+                by: Claim::ClientId,
             })
         );
         assert_eq!(
             check_connect("s1", "s1", Some("hub/s2/?api-version=x")),
             Err(ClaimMismatch {
-                claimed: "s2".into()
+                claimed: "s2".into(),
+                by: Claim::UserName,
             })
         );
     }

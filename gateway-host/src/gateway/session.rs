@@ -1,8 +1,9 @@
 //! One device connection: TLS (the validator decides in the handshake), CONNECT (the client
-//! ID must be the certificate's device ID), then MQTT 3.1.1 with QoS 0/1 inside the device's
-//! namespace. A QoS 1 PUBLISH is acknowledged only once stored on disk. Cloud-to-device
-//! messages reach the device from its session's held messages in the store, each released
-//! once the device acknowledges it (or once sent, at QoS 0).
+//! ID must be the certificate's device ID), then MQTT 3.1.1 or 5 (chosen from the CONNECT's
+//! protocol level, see [`wire`]) with QoS 0/1 inside the device's namespace. A QoS 1 PUBLISH
+//! is acknowledged only once stored on disk. Cloud-to-device messages reach the device from
+//! its session's held messages in the store, each released once the device acknowledges it
+//! (or once sent, at QoS 0).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,30 +11,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use rumqttc::mqttbytes::QoS;
-use rumqttc::mqttbytes::v4::{
-    Codec, ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode,
-    UnsubAck,
-};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
-use tokio_util::codec::Framed;
 
 use super::audit::{AuditLog, Decision};
 use super::auth::{DeviceAuthenticator, DeviceIdentity};
 use super::config::Listen;
 use super::metrics::Metrics;
-use super::sessions::{Entry, Sessions, free_packet_id};
+use super::sessions::{Entry, Kick, Sessions, free_packet_id};
 use super::store::{self, Message, Store, StoreError};
 use super::tls::{DeviceVerifier, ServerIdentity, no_certificate};
 use super::{log, namespace, unix_now};
 use chainproof_gateway::engine::Rejection;
 
+mod wire;
+use wire::{Accepted, Close, Device, In, Publish, Refusal};
+
 /// Held cloud-to-device messages in flight to one device at once (sent, not yet
 /// acknowledged): a device's MQTT stack handles a few at a time; the rest wait on disk.
 const DEVICE_WINDOW: usize = 16;
+
+/// How long a closing connection may take to send an MQTT 5 DISCONNECT.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a device waits between retries while the store is full (backpressure).
 const FULL_RETRY: Duration = Duration::from_millis(250);
@@ -176,30 +176,17 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
         .map(|c| c.iter().skip(1).map(|c| c.to_vec()).collect())
         .unwrap_or_default();
     let leaf = outcome.leaf.clone().unwrap_or_default();
-    let mut framed = Framed::new(
-        tls,
-        Codec {
-            max_incoming_size: shared.listen.max_packet_bytes,
-            max_outgoing_size: shared.listen.max_packet_bytes,
-        },
-    );
-    let connect = match tokio::time::timeout_at(deadline.into(), framed.next()).await {
-        Ok(Some(Ok(Packet::Connect(c)))) => c,
-        Ok(Some(Ok(other))) => {
-            log(&format!(
-                "{remote}: {}: expected CONNECT, got {other:?}: closed",
-                identity.device_id
-            ));
+    let accepted = tokio::time::timeout_at(
+        deadline.into(),
+        Device::accept(tls, shared.listen.max_packet_bytes),
+    )
+    .await;
+    let (mut device, connect) = match accepted {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            log(&format!("{remote}: {}: {e}: closed", identity.device_id));
             return;
         }
-        Ok(Some(Err(e))) => {
-            log(&format!(
-                "{remote}: {}: bad CONNECT: {e}: closed",
-                identity.device_id
-            ));
-            return;
-        }
-        Ok(None) => return,
         Err(_) => {
             log(&format!(
                 "{remote}: {}: no CONNECT within the handshake timeout: closed",
@@ -208,27 +195,33 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
             return;
         }
     };
-    let username = connect.login.as_ref().map(|l| l.username.as_str());
+    let username = connect.username.as_deref();
     if let Err(m) = namespace::check_connect(&identity.device_id, &connect.client_id, username) {
+        let refusal = match m.by {
+            namespace::Claim::ClientId => Refusal::ClientId,
+            namespace::Claim::UserName => Refusal::NotAuthorized,
+        };
         // The core's words: "the certificate is for device {found}, not {expected}".
         let r = Rejection::from(chainproof::Error::DeviceIdMismatch {
             expected: m.claimed,
             found: identity.device_id.clone(),
         });
         shared.audit(decision(remote, Some(&identity), Some(&r)));
-        let _ = framed
-            .send(Packet::ConnAck(ConnAck::new(
-                ConnectReturnCode::BadClientId,
-                false,
-            )))
-            .await;
+        let _ = device.connack(Err(refusal)).await;
         return;
     }
     shared.audit(decision(remote, Some(&identity), None));
     let connection = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    // MQTT 5: a session outlives the connection only with clean start = false and an expiry
+    // interval above 0. The store keeps every offline persistent session for
+    // `sessions.expiry_secs`, and CONNACK tells the device when that differs from its request.
+    let persistent = !connect.clean && (!connect.v5 || connect.session_expiry.unwrap_or(0) > 0);
+    let expiry = u32::try_from(shared.sessions.expiry_secs()).unwrap_or(u32::MAX);
+    let session_expiry =
+        (connect.v5 && persistent && connect.session_expiry != Some(expiry)).then_some(expiry);
     let present = match shared
         .sessions
-        .begin(&identity.device_id, connect.clean_session, connection)
+        .begin(&identity.device_id, !persistent, connection)
         .await
     {
         Ok(present) => present,
@@ -237,23 +230,16 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
                 "{remote}: {}: cannot open its session: {e}: closed",
                 identity.device_id
             ));
-            let _ = framed
-                .send(Packet::ConnAck(ConnAck::new(
-                    ConnectReturnCode::ServiceUnavailable,
-                    false,
-                )))
-                .await;
+            let _ = device.connack(Err(Refusal::Unavailable)).await;
             return;
         }
     };
-    if framed
-        .send(Packet::ConnAck(ConnAck::new(
-            ConnectReturnCode::Success,
-            present,
-        )))
-        .await
-        .is_err()
-    {
+    let ack = Accepted {
+        session_present: present,
+        session_expiry,
+        max_packet_size: u32::try_from(shared.listen.max_packet_bytes).unwrap_or(u32::MAX),
+    };
+    if device.connack(Ok(ack)).await.is_err() {
         shared.sessions.end(&identity.device_id, connection).await;
         return;
     }
@@ -282,13 +268,25 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
         0 => Duration::from_secs(shared.listen.idle_timeout_secs),
         k => Duration::from_millis(u64::from(k) * 1500),
     };
+    if let Some(max) = connect.max_packet_size {
+        device.limit_outgoing(max);
+    }
+    // MQTT 5: the device's receive maximum bounds the unacknowledged messages sent to it.
+    let window = connect
+        .receive_max
+        .map_or(DEVICE_WINDOW, |m| DEVICE_WINDOW.min(usize::from(m.max(1))));
     let link = Link {
         connection,
         keep_alive,
+        window,
         wake,
         kick: kick_rx,
     };
-    let why = session(&shared, &identity, &mut framed, link).await;
+    let (why, close) = session(&shared, &identity, &mut device, link).await;
+    if let Some(close) = close {
+        // Best effort and bounded: the connection is going away either way.
+        let _ = tokio::time::timeout(CLOSE_WAIT, device.disconnect(close)).await;
+    }
     shared.sessions.remove(&identity.device_id, connection);
     shared.sessions.end(&identity.device_id, connection).await;
     shared.metrics.sessions(shared.sessions.count());
@@ -319,17 +317,31 @@ fn leaf_identity(leaf: &[u8]) -> Option<DeviceIdentity> {
 struct Link {
     connection: u64,
     keep_alive: Duration,
+    /// Cloud-to-device messages in flight to the device at once.
+    window: usize,
     /// Woken when a cloud-to-device message was held for the device.
     wake: Arc<Notify>,
-    kick: watch::Receiver<Option<String>>,
+    kick: watch::Receiver<Option<Kick>>,
+}
+
+/// Why a session ended, and what an MQTT 5 device is told (`None`: the device closed it, or
+/// the connection is gone).
+type Ended = (String, Option<Close>);
+
+fn lost() -> Ended {
+    ("connection lost".into(), None)
+}
+
+fn failed(e: impl std::fmt::Display) -> Ended {
+    (e.to_string(), None)
 }
 
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
     identity: &DeviceIdentity,
-    framed: &mut Framed<S, Codec>,
+    device: &mut Device<S>,
     mut link: Link,
-) -> String {
+) -> Ended {
     let id = identity.device_id.as_str();
     let keep_alive = link.keep_alive;
     // Packet id -> held message. A reconnect sends every held message again (at least once).
@@ -340,123 +352,124 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     // up. The store is not read for every packet the device sends.
     let mut look = true;
     loop {
-        if look && inflight.len() < DEVICE_WINDOW {
-            let want = DEVICE_WINDOW - inflight.len();
+        if look && inflight.len() < link.window {
+            let want = link.window - inflight.len();
             let rows = match shared.sessions.held_after(id, cursor, want).await {
                 Ok(rows) => rows,
-                Err(e) => return format!("{e}"),
+                Err(e) => return failed(e),
             };
             // A full batch: more may be waiting behind it.
             look = rows.len() == want;
             for (seq, h) in rows {
                 cursor = seq;
-                let qos = if h.qos == 0 {
-                    QoS::AtMostOnce
+                let pkid = if h.qos == 0 {
+                    0
                 } else {
-                    QoS::AtLeastOnce
+                    free_packet_id(&mut next_pkid, 1, &inflight)
                 };
-                let mut p = Publish::new(h.topic, qos, h.payload);
-                if qos == QoS::AtLeastOnce {
-                    p.pkid = free_packet_id(&mut next_pkid, 1, &inflight);
-                    inflight.insert(p.pkid, seq);
+                match device.publish(h.topic, h.qos, pkid, h.payload).await {
+                    Err(_) => return lost(),
+                    Ok(true) if h.qos > 0 => {
+                        inflight.insert(pkid, seq);
+                        continue;
+                    }
+                    Ok(true) => {}
+                    Ok(false) => log(&format!(
+                        "{id}: dropped a held cloud-to-device message larger than the device's maximum packet size"
+                    )),
                 }
-                if framed.send(Packet::Publish(p)).await.is_err() {
-                    return "connection lost".into();
-                }
-                if qos == QoS::AtMostOnce
-                    && let Err(e) = shared.sessions.release(seq).await
-                {
-                    return format!("{e}");
+                // Sent with QoS 0, or too large for the device: done with it.
+                if let Err(e) = shared.sessions.release(seq).await {
+                    return failed(e);
                 }
             }
         }
         tokio::select! {
-            packet = tokio::time::timeout(keep_alive, framed.next()) => {
+            packet = tokio::time::timeout(keep_alive, device.next()) => {
                 let packet = match packet {
-                    Err(_) => return format!("silent for {}s (keep-alive): closed", keep_alive.as_secs()),
-                    Ok(None) => return "closed by the device".into(),
-                    Ok(Some(Err(e))) => return format!("protocol error: {e}"),
+                    Err(_) => return (format!("silent for {}s (keep-alive): closed", keep_alive.as_secs()), Some(Close::KeepAlive)),
+                    Ok(None) => return ("closed by the device".into(), None),
+                    Ok(Some(Err(e))) => return (format!("protocol error: {e}"), None),
                     Ok(Some(Ok(p))) => p,
                 };
                 match packet {
-                    Packet::Publish(p) => {
+                    In::Publish(p) => {
                         if !namespace::may_publish(id, &p.topic) {
                             shared.metrics.refused_topic();
-                            return format!("refused PUBLISH on {:?}: outside devices/{id}/ (topic-not-allowed)", p.topic);
+                            return (format!("refused PUBLISH on {:?}: outside devices/{id}/ (topic-not-allowed)", p.topic), Some(Close::NotAuthorized));
                         }
-                        if p.qos == QoS::ExactlyOnce {
-                            return "refused PUBLISH with QoS 2 (the gateway offers QoS 0 and 1)".into();
+                        if p.qos > 1 {
+                            return ("refused PUBLISH with QoS 2 (the gateway offers QoS 0 and 1)".into(), Some(Close::QoSNotSupported));
                         }
                         if let Err(why) = store(shared, identity, &p).await {
-                            return why;
+                            return (why, None);
                         }
-                        if p.qos == QoS::AtLeastOnce
-                            && framed.send(Packet::PubAck(PubAck::new(p.pkid))).await.is_err()
-                        {
-                            return "connection lost".into();
+                        if p.qos == 1 && device.puback(p.pkid).await.is_err() {
+                            return lost();
                         }
                     }
-                    Packet::Subscribe(s) => {
+                    In::Subscribe { pkid, filters } => {
                         let mut granted = Vec::new();
-                        let codes = s
-                            .filters
-                            .iter()
-                            .map(|f| {
-                                if namespace::may_subscribe(id, &f.path) {
-                                    let qos = match f.qos {
-                                        QoS::AtMostOnce => QoS::AtMostOnce,
-                                        _ => QoS::AtLeastOnce,
-                                    };
-                                    granted.push((f.path.clone(), qos as u8));
-                                    SubscribeReasonCode::Success(qos)
+                        let codes = filters
+                            .into_iter()
+                            .map(|(path, qos)| {
+                                if namespace::may_subscribe(id, &path) {
+                                    let qos = qos.min(1);
+                                    granted.push((path, qos));
+                                    Some(qos)
                                 } else {
                                     shared.metrics.refused_topic();
-                                    log(&format!("{id}: refused SUBSCRIBE to {:?}: outside devices/{id}/messages/devicebound/ (topic-not-allowed)", f.path));
-                                    SubscribeReasonCode::Failure
+                                    log(&format!("{id}: refused SUBSCRIBE to {path:?}: outside devices/{id}/messages/devicebound/ (topic-not-allowed)"));
+                                    None
                                 }
                             })
                             .collect();
                         // Recorded in the session before the SUBACK: a persistent session
                         // keeps it.
                         if let Err(e) = shared.sessions.set_filters(id, link.connection, granted, Vec::new()).await {
-                            return format!("{e}");
+                            return failed(e);
                         }
-                        if framed.send(Packet::SubAck(SubAck::new(s.pkid, codes))).await.is_err() {
-                            return "connection lost".into();
-                        }
-                    }
-                    Packet::Unsubscribe(u) => {
-                        if let Err(e) = shared.sessions.set_filters(id, link.connection, Vec::new(), u.topics).await {
-                            return format!("{e}");
-                        }
-                        if framed.send(Packet::UnsubAck(UnsubAck::new(u.pkid))).await.is_err() {
-                            return "connection lost".into();
+                        if device.suback(pkid, codes).await.is_err() {
+                            return lost();
                         }
                     }
-                    Packet::PingReq => {
-                        if framed.send(Packet::PingResp).await.is_err() {
-                            return "connection lost".into();
+                    In::Unsubscribe { pkid, filters } => {
+                        let n = filters.len();
+                        if let Err(e) = shared.sessions.set_filters(id, link.connection, Vec::new(), filters).await {
+                            return failed(e);
+                        }
+                        if device.unsuback(pkid, n).await.is_err() {
+                            return lost();
                         }
                     }
-                    Packet::PubAck(ack) => {
-                        if let Some(seq) = inflight.remove(&ack.pkid) {
+                    In::PingReq => {
+                        if device.pingresp().await.is_err() {
+                            return lost();
+                        }
+                    }
+                    In::PubAck(pkid) => {
+                        if let Some(seq) = inflight.remove(&pkid) {
                             if let Err(e) = shared.sessions.release(seq).await {
-                                return format!("{e}");
+                                return failed(e);
                             }
                             look = true;
                         }
                     }
-                    Packet::Disconnect => return "DISCONNECT".into(),
-                    other => return format!("unexpected {other:?}: closed"),
+                    In::Disconnect => return ("DISCONNECT".into(), None),
+                    In::Unexpected(other) => return (format!("unexpected {other}: closed"), Some(Close::ProtocolError)),
                 }
             }
             () = link.wake.notified() => look = true,
             changed = link.kick.changed() => {
-                let reason = match changed {
-                    Ok(()) => link.kick.borrow().clone().unwrap_or_default(),
-                    Err(_) => "gateway shutting down".into(),
+                let (reason, close) = match changed {
+                    Ok(()) => match link.kick.borrow().clone() {
+                        Some(Kick::TakenOver) => (Kick::TakenOver.to_string(), Close::TakenOver),
+                        Some(k) => (k.to_string(), Close::NotAuthorized),
+                        None => (String::new(), Close::NotAuthorized),
+                    },
+                    Err(_) => ("gateway shutting down".into(), Close::ShuttingDown),
                 };
-                return format!("disconnected by the gateway: {reason}");
+                return (format!("disconnected by the gateway: {reason}"), Some(close));
             }
         }
     }
@@ -481,7 +494,7 @@ async fn store(shared: &Shared, identity: &DeviceIdentity, p: &Publish) -> Resul
                 return Ok(());
             }
             Err(StoreError::Full { max }) => {
-                if p.qos == QoS::AtMostOnce {
+                if p.qos == 0 {
                     shared.metrics.dropped_qos0();
                     return Ok(());
                 }

@@ -1,7 +1,8 @@
 //! Device sessions. Connected devices: one entry per device ID, holding what a reload needs to
 //! re-check it and the handles to reach its connection (wake for held messages, disconnect).
 //! Session state (subscriptions, held cloud-to-device messages) lives in the store, so a
-//! persistent session (MQTT 3.1.1 clean session = false) survives the device's disconnect
+//! persistent session (MQTT 3.1.1 clean session = false; MQTT 5 clean start = false with a
+//! session expiry interval above 0) survives the device's disconnect
 //! and a gateway restart until it expires.
 
 use std::collections::{HashMap, HashSet};
@@ -32,8 +33,26 @@ pub struct Entry {
     pub identity: DeviceIdentity,
     /// Woken when a cloud-to-device message was held for the device.
     pub wake: Arc<Notify>,
-    /// Set to a reason to make the connection close.
-    pub kick: watch::Sender<Option<String>>,
+    /// Set to make the connection close.
+    pub kick: watch::Sender<Option<Kick>>,
+}
+
+/// Why the gateway closes a live session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kick {
+    /// The same device connected again (MQTT's rule for a second CONNECT with its client ID).
+    TakenOver,
+    /// The trust refuses the device now (a reload's re-check), with the reason.
+    Refused(String),
+}
+
+impl std::fmt::Display for Kick {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kick::TakenOver => f.write_str("the same device connected again"),
+            Kick::Refused(why) => f.write_str(why),
+        }
+    }
 }
 
 /// All sessions: the live ones in memory, their state in the store.
@@ -96,9 +115,7 @@ impl Sessions {
     /// rule for a second CONNECT with the same client ID).
     pub fn insert(&self, device_id: &str, entry: Entry) {
         if let Some(old) = self.live().insert(device_id.to_owned(), entry) {
-            let _ = old
-                .kick
-                .send(Some("the same device connected again".into()));
+            let _ = old.kick.send(Some(Kick::TakenOver));
         }
     }
 
@@ -111,6 +128,11 @@ impl Sessions {
         {
             live.remove(device_id);
         }
+    }
+
+    /// Seconds an offline persistent session is kept (`sessions.expiry_secs`).
+    pub fn expiry_secs(&self) -> u64 {
+        self.limits.expiry_secs
     }
 
     /// Number of live sessions.
@@ -126,10 +148,10 @@ impl Sessions {
             .collect()
     }
 
-    /// Close a device's session with a reason.
+    /// Close a device's session because the trust refuses it now, with the reason.
     pub fn kick(&self, device_id: &str, reason: &str) {
         if let Some(e) = self.live().get(device_id) {
-            let _ = e.kick.send(Some(reason.to_owned()));
+            let _ = e.kick.send(Some(Kick::Refused(reason.to_owned())));
         }
     }
 

@@ -549,3 +549,45 @@ pub fn payloads(got: &[String]) -> std::collections::BTreeSet<String> {
         .filter_map(|l| l.split_once(' ').map(|(_, p)| p.to_owned()))
         .collect()
 }
+
+/// `mosquitto_sub` as device `name` on its cloud-to-device topics with a persistent session,
+/// `extra` choosing the protocol (`-V 5 -x 300`) or nothing for 3.1.1. `count` 0 subscribes and
+/// disconnects at once (`-E`); otherwise reads up to `count` messages (`topic payload` lines,
+/// trimmed) for at most 15 s.
+pub fn c2d_device(gw_port: u16, pki: &Pki, name: &str, extra: &[&str], count: usize) -> String {
+    let mut cmd = Command::new("mosquitto_sub");
+    as_device(&mut cmd, gw_port, pki, name)
+        .args(["-c", "-q", "1", "-v", "-t"])
+        .arg(format!("devices/{name}/messages/devicebound/#"))
+        .args(extra);
+    if count == 0 {
+        cmd.arg("-E");
+    } else {
+        cmd.args(["-C", &count.to_string(), "-W", "15"]);
+    }
+    let out = run_bounded(cmd, Duration::from_secs(25));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The cloud sends `payload` with QoS 1 on `topic` through the upstream broker (`extra`: e.g.
+/// `-V 5`).
+pub fn cloud_publish(broker: u16, topic: &str, payload: &str, extra: &[&str]) {
+    let mut cmd = Command::new("mosquitto_pub");
+    cmd.args(["-h", "127.0.0.1", "-p", &broker.to_string(), "-q", "1"])
+        .args(["-t", topic, "-m", payload])
+        .args(extra);
+    let out = run_bounded(cmd, Duration::from_secs(10));
+    assert!(out.status.success(), "mosquitto_pub upstream: {out:?}");
+}
+
+/// An MQTT 5 `mosquitto_sub` upstream with a persistent session (`reader5`, so nothing is
+/// missed between its subscription and its read) on the telemetry topics, with `extra`
+/// arguments (`-E` to create it, `-F ... -C 1 -W 20` to read).
+pub fn reader5(broker: u16, extra: &[&str]) -> Output {
+    let mut cmd = Command::new("mosquitto_sub");
+    cmd.args(["-V", "5", "-h", "127.0.0.1", "-p", &broker.to_string()])
+        .args(["-c", "-x", "3600", "-i", "reader5", "-q", "1"])
+        .args(["-t", "devices/+/messages/events/#"])
+        .args(extra);
+    run_bounded(cmd, Duration::from_secs(30))
+}
