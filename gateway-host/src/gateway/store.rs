@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 
 /// Queue rows: sequence number -> encoded [`Message`].
 const QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("queue");
@@ -435,8 +437,14 @@ impl Store {
         now: u64,
         limits: SessionLimits,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write().map_err(db_err)?;
+        let mut txn = self.db.begin_write().map_err(db_err)?;
         let old = read_session(&txn.open_table(SESSIONS).map_err(db_err)?, device_id)?;
+        // Only persistent sessions must survive a crash. A clean session's record lives as
+        // long as its connection, so writing it skips the fsync (redb keeps it in memory until
+        // the next durable commit): every device connection would otherwise wait for the disk.
+        if clean && !old.as_ref().is_some_and(|r| r.persistent) {
+            txn.set_durability(Durability::None).map_err(db_err)?;
+        }
         let resumed = match old {
             // A live session of the same device (about to be closed) is resumed too.
             Some(r) if !clean && !r.expired(now, limits.expiry_secs) => Some(r),
@@ -469,8 +477,12 @@ impl Store {
         connection: u64,
         now: u64,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db_err)?;
+        let mut txn = self.db.begin_write().map_err(db_err)?;
         let record = read_session(&txn.open_table(SESSIONS).map_err(db_err)?, device_id)?;
+        if record.as_ref().is_some_and(|r| !r.persistent) {
+            // Dropping a clean session's record need not wait for the disk (see begin_session).
+            txn.set_durability(Durability::None).map_err(db_err)?;
+        }
         match record {
             Some(mut r) if r.owner == connection && r.persistent => {
                 r.owner = 0;
@@ -494,7 +506,13 @@ impl Store {
         add: &[(String, u8)],
         remove: &[String],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db_err)?;
+        let mut txn = self.db.begin_write().map_err(db_err)?;
+        let persistent = read_session(&txn.open_table(SESSIONS).map_err(db_err)?, device_id)?
+            .is_some_and(|r| r.persistent);
+        if !persistent {
+            // A clean session's filters need not survive a crash (see begin_session).
+            txn.set_durability(Durability::None).map_err(db_err)?;
+        }
         {
             let mut sessions = txn.open_table(SESSIONS).map_err(db_err)?;
             let Some(mut r) = read_session(&sessions, device_id)? else {
