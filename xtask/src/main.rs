@@ -162,6 +162,7 @@ fn setup_python() -> Result<(), String> {
 
 fn test(extra: &[String]) -> Result<(), String> {
     build_component()?;
+    build_baseline_component()?;
     run(Command::new("cargo")
         .args(["test", "--workspace"])
         .args(extra))?;
@@ -172,21 +173,26 @@ fn test(extra: &[String]) -> Result<(), String> {
 /// target/wasm32-wasip2/release/chainproof_component.wasm.
 ///
 /// That build uses wasm's wide-arithmetic proposal (`.cargo/config.toml`), which wasmtime
-/// runs and which triples the curves' speed. A baseline build without it, for engines that lack
-/// the proposal, goes next to it as chainproof_component_baseline.wasm (its own target
-/// directory: other flags, so the two builds do not overwrite each other's artefacts).
+/// runs and which triples the curves' speed.
 fn build_component() -> Result<(), String> {
-    let args = [
-        "build",
-        "--release",
-        "--target",
-        "wasm32-wasip2",
-        "-p",
-        "chainproof-component",
-    ];
-    run(Command::new("cargo").args(args))?;
+    run(Command::new("cargo").args(COMPONENT_BUILD))
+}
+
+const COMPONENT_BUILD: [&str; 6] = [
+    "build",
+    "--release",
+    "--target",
+    "wasm32-wasip2",
+    "-p",
+    "chainproof-component",
+];
+
+/// The baseline build without wide arithmetic, for engines that lack the proposal (the engine
+/// tests load it): next to the main build as chainproof_component_baseline.wasm. Its own target
+/// directory: other flags, so the two builds do not overwrite each other's artefacts.
+fn build_baseline_component() -> Result<(), String> {
     run(Command::new("cargo")
-        .args(args)
+        .args(COMPONENT_BUILD)
         .arg("--target-dir")
         .arg(root().join("target/wasm-baseline"))
         .env(
