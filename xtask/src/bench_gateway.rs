@@ -269,6 +269,8 @@ fn machine() -> Value {
         "kernel": text_of(Command::new("uname").arg("-r")),
         "date": text_of(Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])),
         "mosquitto": text_of(Command::new("sh").args(["-c", "mosquitto -h 2>&1 | head -1"])),
+        // Other work on the machine moves the figures: say how busy it was.
+        "loadavg_at_end": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     })
 }
 
@@ -276,17 +278,27 @@ fn ns(ms: f64) -> f64 {
     (ms * 1e6).round()
 }
 
-/// The rows of `target/bench-results/gateway.json` (shape read by `cargo xtask bench-report`).
+/// The rows of `target/bench-results/gateway.json` (shape and ids: benches/README.md, read by
+/// `cargo xtask bench-report`): `gateway-auth`/`mosquitto-auth` and `gateway-p99-1000` are
+/// the ids its targets look up.
 fn rows(gw: &Value, mq: &Value) -> Vec<Value> {
     let mut rows = Vec::new();
-    for (scenario, label) in [
-        ("burst", "1,000 connecting at once"),
-        ("paced", "10 in flight, accepted connections held open"),
+    for (scenario, tag, label) in [
+        ("burst", "1000", "1,000 connecting at once"),
+        (
+            "paced",
+            "paced",
+            "10 in flight, accepted connections held open",
+        ),
     ] {
-        for (who, v) in [("chainproof gateway", gw), ("mosquitto", mq)] {
+        for (who, id, v) in [
+            ("chainproof gateway", "gateway", gw),
+            ("mosquitto", "mosquitto", mq),
+        ] {
             let s = &v[scenario];
             for (p, key) in [("p50", "p50_ms"), ("p99", "p99_ms")] {
                 rows.push(json!({
+                    "id": format!("{id}-{p}-{tag}"),
                     "name": format!("{who}: {p} handshake (TCP connect to CONNACK), {label}"),
                     "median_ns": ns(number(s, &[key])),
                     "note": format!(
@@ -298,16 +310,48 @@ fn rows(gw: &Value, mq: &Value) -> Vec<Value> {
             }
         }
     }
-    for (who, v) in [("chainproof gateway", gw), ("mosquitto", mq)] {
+    for (who, id, v) in [
+        ("chainproof gateway", "gateway", gw),
+        ("mosquitto", "mosquitto", mq),
+    ] {
         let s = &v["throughput"];
         let rate = number(s, &["auths_per_sec"]);
         rows.push(json!({
+            "id": format!("{id}-auth"),
             "name": format!("{who}: time per device authentication (100 in flight)"),
             "median_ns": (1e9 / rate).round(),
             "note": format!("{rate:.0} authentications/s (median of {REPEATS} runs)"),
         }));
+        let rss = |k: &str| number(&v["burst"], &[k]) / 1024.0;
+        rows.push(json!({
+            "id": format!("{id}-rss-held"),
+            "name": format!("{who}: resident memory with every accepted device connected"),
+            "value": (rss("server_rss_kib_at_peak") * 10.0).round() / 10.0,
+            "unit": "MiB",
+            "note": format!("VmRSS, {:.1} MiB before the run", rss("server_rss_kib_before")),
+        }));
     }
     rows
+}
+
+/// The commit measured, marked when tracked files differ from it.
+fn commit() -> String {
+    let head = text_of(
+        Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(root()),
+    );
+    let dirty = !text_of(
+        Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=no"])
+            .current_dir(root()),
+    )
+    .is_empty();
+    if dirty {
+        format!("{head} (with uncommitted changes)")
+    } else {
+        head
+    }
 }
 
 /// `cargo xtask bench-gateway`.
@@ -395,18 +439,28 @@ pub fn bench_gateway(_args: &[String]) -> Result<(), String> {
         drive(&chainproof, &dir, mq_port, broker.pid(), "mosquitto")?
     };
 
+    let machine = machine();
     let gw_rate = number(&gateway_results, &["throughput", "auths_per_sec"]);
     let mq_rate = number(&mosquitto_results, &["throughput", "auths_per_sec"]);
     let report = json!({
         "group": "gateway",
         "rows": rows(&gateway_results, &mosquitto_results),
+        "ratios": [{
+            "name": "gateway / mosquitto, authentications per second (100 in flight)",
+            "value": gw_rate / mq_rate,
+            "note": "rate ratio; at least 1 is the target",
+        }],
         "extra": {
+            "date": machine["date"],
+            "commit": commit(),
+            "machine": format!("{} cores, {}, Linux {}", machine["cores"], machine["cpu"].as_str().unwrap_or(""), machine["kernel"].as_str().unwrap_or("")),
+            "load average at the end": machine["loadavg_at_end"],
+            "mosquitto": machine["mosquitto"],
             "devices": DEVICES,
-            "bad_percent": BAD_PERCENT,
+            "bad actors (percent)": BAD_PERCENT,
             "repeats": REPEATS,
-            "machine": machine(),
-            "gateway": gateway_results,
-            "mosquitto": mosquitto_results,
+            "gateway_results": gateway_results,
+            "mosquitto_results": mosquitto_results,
             "targets": {
                 "auths_per_sec_ratio_to_mosquitto": gw_rate / mq_rate,
                 "gateway_p99_ms_burst": number(&gateway_results, &["burst", "p99_ms"]),
