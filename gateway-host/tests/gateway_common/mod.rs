@@ -53,6 +53,12 @@ impl Broker {
     /// Start mosquitto on a free port, with persistence in `dir` (so a persistent reader
     /// session survives a restart).
     pub fn start(dir: &Path) -> Broker {
+        Broker::start_with(dir, "allow_anonymous true\n")
+    }
+
+    /// [`Broker::start`] with `listener` (mosquitto.conf lines: authentication, TLS files)
+    /// in place of `allow_anonymous true`.
+    pub fn start_with(dir: &Path, listener: &str) -> Broker {
         let port = free_port();
         // mosquitto started as root drops to its own user, which must be able to write its
         // persistence file here.
@@ -73,7 +79,7 @@ impl Broker {
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\n",
+                "listener {port} 127.0.0.1\n{listener}persistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\n",
                 store.display()
             ),
         )
@@ -492,6 +498,11 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
 /// A persistent QoS 1 reader session on the broker (`mosquitto_sub -c`): create it once, then
 /// [`read_persistent`] collects what arrived meanwhile.
 pub fn create_reader(broker: u16, id: &str, filter: &str) {
+    create_reader_with(broker, id, filter, &[]);
+}
+
+/// [`create_reader`] with `extra` arguments (TLS files, credentials).
+pub fn create_reader_with(broker: u16, id: &str, filter: &str, extra: &[&str]) {
     let mut cmd = Command::new("mosquitto_sub");
     cmd.args([
         "-h",
@@ -506,7 +517,8 @@ pub fn create_reader(broker: u16, id: &str, filter: &str) {
         "-t",
         filter,
         "-E",
-    ]);
+    ])
+    .args(extra);
     let out = run_bounded(cmd, Duration::from_secs(10));
     assert!(out.status.success(), "mosquitto_sub -E: {out:?}");
 }
@@ -519,6 +531,18 @@ pub fn read_persistent(
     filter: &str,
     count: usize,
     limit: u64,
+) -> Vec<String> {
+    read_persistent_with(broker, id, filter, count, limit, &[])
+}
+
+/// [`read_persistent`] with `extra` arguments (TLS files, credentials).
+pub fn read_persistent_with(
+    broker: u16,
+    id: &str,
+    filter: &str,
+    count: usize,
+    limit: u64,
+    extra: &[&str],
 ) -> Vec<String> {
     let mut cmd = Command::new("mosquitto_sub");
     cmd.args([
@@ -535,7 +559,8 @@ pub fn read_persistent(
         filter,
         "-v",
     ])
-    .args(["-C", &count.to_string(), "-W", &limit.to_string()]);
+    .args(["-C", &count.to_string(), "-W", &limit.to_string()])
+    .args(extra);
     let out = run_bounded(cmd, Duration::from_secs(limit + 5));
     String::from_utf8_lossy(&out.stdout)
         .lines()
