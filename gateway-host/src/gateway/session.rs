@@ -163,19 +163,17 @@ pub async fn serve(shared: Arc<Shared>, tcp: TcpStream, remote: SocketAddr) {
     };
     // Only a handshake in which the validator admitted the chain and verified the device's
     // signature reaches this point with an identity.
-    let Some(identity) = outcome.accepted().and_then(DeviceIdentity::of) else {
+    // The certificates it was admitted with are kept for the re-check after a reload.
+    let (Some(identity), Some(leaf)) = (
+        outcome.accepted().and_then(DeviceIdentity::of),
+        outcome.leaf.clone(),
+    ) else {
         log(&format!(
             "{remote}: handshake finished without an accepted device: closed"
         ));
         return;
     };
-    let presented: Vec<Vec<u8>> = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .map(|c| c.iter().skip(1).map(|c| c.to_vec()).collect())
-        .unwrap_or_default();
-    let leaf = outcome.leaf.clone().unwrap_or_default();
+    let presented = outcome.intermediates.clone();
     let accepted = tokio::time::timeout_at(
         deadline.into(),
         Device::accept(tls, shared.listen.max_packet_bytes),

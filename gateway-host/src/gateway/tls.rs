@@ -28,6 +28,8 @@ use chainproof_gateway::engine::{Accepted, EngineError, Rejection};
 pub struct HandshakeOutcome {
     /// The leaf the device presented.
     pub leaf: Option<Vec<u8>>,
+    /// The other certificates it presented (the bag the validator judged with the leaf).
+    pub intermediates: Vec<Vec<u8>>,
     /// The chain verdict.
     pub chain: Option<Result<Accepted, Rejection>>,
     /// The CertificateVerify verdict.
@@ -165,6 +167,7 @@ impl ClientCertVerifier for DeviceVerifier {
         self.with(|o| {
             o.validation_time += started.elapsed();
             o.leaf = Some(end_entity.to_vec());
+            o.intermediates = bag;
             match answer {
                 Ok(Ok(a)) => {
                     o.chain = Some(Ok(a));
