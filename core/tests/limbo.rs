@@ -10,20 +10,14 @@ mod common;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read as _;
-use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use chainproof::{
-    IdentitySource, PeerName, Purpose, TrustStore, UnixTime, VerifyOptions, parse_certificates,
-    verify_chain,
-};
+use chainproof::{TrustStore, parse_certificates, verify_chain};
 use common::exceptions::{Action, Exceptions, Oracle};
-use const_oid::ObjectIdentifier;
-use serde::Deserialize;
+use common::limbo_suite::{Testcase, load_suite, now, options, suite_path};
 
 /// Floor for agreed cases over the whole suite (9,780 cases, a handful skipped or listed).
 const MIN_AGREED_TOTAL: usize = 9750;
@@ -36,85 +30,6 @@ const THREADS: usize = 2;
 const MAX_PRINTED_DISAGREEMENTS: usize = 60;
 /// A case slower than this is listed in the report: it hints at a path-building blow-up.
 const SLOW_CASE: Duration = Duration::from_secs(1);
-
-// ---------------------------------------------------------------------------------------------
-// The suite file (only the fields a validator needs; see shared/limbo/README.md).
-
-#[derive(Deserialize)]
-struct Suite {
-    version: u32,
-    testcases: Vec<Testcase>,
-}
-
-#[derive(Deserialize)]
-struct Testcase {
-    id: String,
-    #[serde(default)]
-    features: Vec<String>,
-    validation_kind: String,
-    trusted_certs: Vec<String>,
-    untrusted_intermediates: Vec<String>,
-    peer_certificate: String,
-    validation_time: Option<String>,
-    #[serde(default)]
-    key_usage: Vec<String>,
-    #[serde(default)]
-    extended_key_usage: Vec<String>,
-    expected_result: String,
-    expected_peer_name: Option<LimboName>,
-    #[serde(default)]
-    expected_peer_names: Vec<LimboName>,
-    max_chain_depth: Option<u64>,
-    #[serde(default)]
-    crls: Vec<String>,
-    #[serde(default)]
-    conflicts_with: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct LimboName {
-    kind: String,
-    value: String,
-}
-
-fn suite_path() -> PathBuf {
-    match std::env::var_os("LIMBO_JSON") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/limbo/limbo.json.gz");
-            // Show `/work/shared/...` rather than `core/../../shared/...` when it exists.
-            p.canonicalize().unwrap_or(p)
-        }
-    }
-}
-
-fn load_suite(path: &Path) -> Suite {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| {
-        panic!(
-            "the x509-limbo suite is missing: cannot open {} ({e}). It lives in shared/limbo/ \
-             beside the clone; set LIMBO_JSON to point elsewhere. The conformance test never \
-             passes without it.",
-            path.display()
-        )
-    });
-    let mut text = String::new();
-    let gz = path.extension().is_some_and(|e| e == "gz");
-    let read = if gz {
-        flate2::read::GzDecoder::new(file).read_to_string(&mut text)
-    } else {
-        std::io::BufReader::new(file).read_to_string(&mut text)
-    };
-    read.unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let suite: Suite = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not an x509-limbo document: {e}", path.display()));
-    assert_eq!(suite.version, 1, "unknown x509-limbo format version");
-    assert!(
-        !suite.testcases.is_empty(),
-        "{} holds no testcases",
-        path.display()
-    );
-    suite
-}
 
 // ---------------------------------------------------------------------------------------------
 // One testcase -> one verdict.
@@ -163,78 +78,6 @@ struct CaseResult {
     elapsed: Duration,
 }
 
-fn eku_oid(name: &str) -> Result<ObjectIdentifier, String> {
-    let oid = match name {
-        "serverAuth" => "1.3.6.1.5.5.7.3.1",
-        "clientAuth" => "1.3.6.1.5.5.7.3.2",
-        "codeSigning" => "1.3.6.1.5.5.7.3.3",
-        "emailProtection" => "1.3.6.1.5.5.7.3.4",
-        "timeStamping" => "1.3.6.1.5.5.7.3.8",
-        "OCSPSigning" => "1.3.6.1.5.5.7.3.9",
-        "anyExtendedKeyUsage" => "2.5.29.37.0",
-        other => return Err(format!("unknown extended_key_usage name {other:?}")),
-    };
-    ObjectIdentifier::new(oid).map_err(|e| format!("bad OID {oid}: {e}"))
-}
-
-fn peer_name(n: &LimboName) -> Result<PeerName, String> {
-    match n.kind.as_str() {
-        "DNS" => Ok(PeerName::Dns(n.value.clone())),
-        "IP" => n
-            .value
-            .parse::<IpAddr>()
-            .map(PeerName::Ip)
-            .map_err(|e| format!("expected IP {:?}: {e}", n.value)),
-        "RFC822" => Ok(PeerName::Email(n.value.clone())),
-        other => Err(format!("unknown peer name kind {other:?}")),
-    }
-}
-
-fn now() -> UnixTime {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
-}
-
-/// Translate the testcase's options. Errors here are harness defects, not verdicts.
-fn options(tc: &Testcase) -> Result<VerifyOptions, String> {
-    let time = match &tc.validation_time {
-        Some(t) => UnixTime::parse(t)?,
-        None => now(),
-    };
-    let mut opts = VerifyOptions::new(time);
-    opts.identity = IdentitySource::None;
-    let (kind_purpose, kind_eku) = match tc.validation_kind.as_str() {
-        "SERVER" => (Purpose::Server, "serverAuth"),
-        "CLIENT" => (Purpose::Client, "clientAuth"),
-        other => return Err(format!("unknown validation_kind {other:?}")),
-    };
-    opts.purpose = match tc.extended_key_usage.as_slice() {
-        [] => kind_purpose,
-        [only] if only == kind_eku => kind_purpose,
-        names => Purpose::Ekus(names.iter().map(|n| eku_oid(n)).collect::<Result<_, _>>()?),
-    };
-    opts.peer_names = match tc.validation_kind.as_str() {
-        "SERVER" => tc
-            .expected_peer_name
-            .iter()
-            .map(peer_name)
-            .collect::<Result<_, _>>()?,
-        _ => tc
-            .expected_peer_names
-            .iter()
-            .map(peer_name)
-            .collect::<Result<_, _>>()?,
-    };
-    opts.required_key_usage = tc.key_usage.clone();
-    if let Some(depth) = tc.max_chain_depth {
-        opts.max_intermediates =
-            Some(usize::try_from(depth).map_err(|e| format!("max_chain_depth {depth}: {e}"))?);
-    }
-    Ok(opts)
-}
-
 fn rejected(code: impl ToString, stage: &str, message: impl std::fmt::Display) -> Verdict {
     Verdict::Rejected {
         code: code.to_string(),
@@ -243,7 +86,7 @@ fn rejected(code: impl ToString, stage: &str, message: impl std::fmt::Display) -
 }
 
 fn evaluate(tc: &Testcase) -> Verdict {
-    let opts = match options(tc) {
+    let opts = match options(tc, now()) {
         Ok(o) => o,
         Err(e) => return Verdict::HarnessError(e),
     };

@@ -6,21 +6,20 @@
 //! missing suite or component fails the test.
 
 mod common;
+// The limbo suite file and its options, as the conformance runner reads them.
+#[path = "../../core/tests/common/limbo_suite.rs"]
+#[allow(dead_code)]
+mod limbo_suite;
 
-use std::io::Read as _;
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use chainproof::{IdentitySource, PeerName, Purpose, UnixTime, VerifyOptions, parse_certificates};
+use chainproof::{UnixTime, VerifyOptions, parse_certificates};
 use chainproof_gateway::engine::native::NativeTrust;
 use chainproof_gateway::engine::{
     Accepted, EngineError, Limits, Rejection, TrustSource, Validator,
 };
 use chainproof_testkit::iot_fixtures;
-use const_oid::ObjectIdentifier;
-use serde::Deserialize;
+use limbo_suite::{Testcase, load_suite, now, options, suite_path};
 
 /// Threads running limbo cases: the CI machines have two cores.
 const THREADS: usize = 2;
@@ -77,109 +76,6 @@ fn every_iot_fixture_gets_the_same_report_from_both_engines() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// x509-limbo (the fields a validator needs, as in core/tests/limbo.rs).
-
-#[derive(Deserialize)]
-struct Suite {
-    testcases: Vec<Testcase>,
-}
-
-#[derive(Deserialize)]
-struct Testcase {
-    id: String,
-    validation_kind: String,
-    trusted_certs: Vec<String>,
-    untrusted_intermediates: Vec<String>,
-    peer_certificate: String,
-    validation_time: Option<String>,
-    #[serde(default)]
-    key_usage: Vec<String>,
-    #[serde(default)]
-    extended_key_usage: Vec<String>,
-    expected_peer_name: Option<LimboName>,
-    #[serde(default)]
-    expected_peer_names: Vec<LimboName>,
-    max_chain_depth: Option<u64>,
-    #[serde(default)]
-    crls: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct LimboName {
-    kind: String,
-    value: String,
-}
-
-fn suite() -> Suite {
-    let path = match std::env::var_os("LIMBO_JSON") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/limbo/limbo.json.gz"),
-    };
-    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
-        panic!(
-            "the x509-limbo suite is missing: cannot open {} ({e}); set LIMBO_JSON",
-            path.display()
-        )
-    });
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn eku_oid(name: &str) -> ObjectIdentifier {
-    let oid = match name {
-        "serverAuth" => "1.3.6.1.5.5.7.3.1",
-        "clientAuth" => "1.3.6.1.5.5.7.3.2",
-        "codeSigning" => "1.3.6.1.5.5.7.3.3",
-        "emailProtection" => "1.3.6.1.5.5.7.3.4",
-        "timeStamping" => "1.3.6.1.5.5.7.3.8",
-        "OCSPSigning" => "1.3.6.1.5.5.7.3.9",
-        "anyExtendedKeyUsage" => "2.5.29.37.0",
-        other => panic!("unknown extended_key_usage name {other:?}"),
-    };
-    ObjectIdentifier::new(oid).expect("a valid OID")
-}
-
-fn peer_name(n: &LimboName) -> PeerName {
-    match n.kind.as_str() {
-        "DNS" => PeerName::Dns(n.value.clone()),
-        "IP" => PeerName::Ip(n.value.parse::<IpAddr>().expect("an IP address")),
-        "RFC822" => PeerName::Email(n.value.clone()),
-        other => panic!("unknown peer name kind {other:?}"),
-    }
-}
-
-fn options(tc: &Testcase, now: UnixTime) -> VerifyOptions {
-    let time = tc
-        .validation_time
-        .as_deref()
-        .map_or(now, |t| UnixTime::parse(t).expect("validation_time"));
-    let mut opts = VerifyOptions::new(time);
-    opts.identity = IdentitySource::None;
-    let (purpose, eku) = match tc.validation_kind.as_str() {
-        "SERVER" => (Purpose::Server, "serverAuth"),
-        _ => (Purpose::Client, "clientAuth"),
-    };
-    opts.purpose = match tc.extended_key_usage.as_slice() {
-        [] => purpose,
-        [only] if only == eku => purpose,
-        names => Purpose::Ekus(names.iter().map(|n| eku_oid(n)).collect()),
-    };
-    opts.peer_names = if tc.validation_kind == "SERVER" {
-        tc.expected_peer_name.iter().map(peer_name).collect()
-    } else {
-        tc.expected_peer_names.iter().map(peer_name).collect()
-    };
-    opts.required_key_usage = tc.key_usage.clone();
-    opts.max_intermediates = tc
-        .max_chain_depth
-        .map(|d| usize::try_from(d).unwrap_or(usize::MAX));
-    opts
-}
-
 /// One case through both engines: `None` when they agree.
 fn disagreement(tc: &Testcase, now: UnixTime) -> Option<String> {
     let source = TrustSource::Anchors {
@@ -201,22 +97,19 @@ fn disagreement(tc: &Testcase, now: UnixTime) -> Option<String> {
         .filter_map(|pem| parse_certificates(pem.as_bytes()).ok())
         .flatten()
         .collect();
-    let (native, wasm) = both(&source, &leaf, &bag, &options(tc, now));
+    let opts = options(tc, now).unwrap_or_else(|e| panic!("{}: {e}", tc.id));
+    let (native, wasm) = both(&source, &leaf, &bag, &opts);
     (native != wasm).then(|| format!("{}:\n  native {native:?}\n  wasm   {wasm:?}", tc.id))
 }
 
 #[test]
 fn the_whole_limbo_suite_gets_the_same_verdicts_from_both_engines() {
-    let suite = suite();
+    let suite = load_suite(&suite_path());
     assert!(
         suite.testcases.len() > 9000,
         "the limbo suite looks truncated"
     );
-    let now = UnixTime(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-    );
+    let now = now();
     let next = AtomicUsize::new(0);
     let cases = &suite.testcases;
     let mut found: Vec<String> = std::thread::scope(|s| {
@@ -249,7 +142,7 @@ fn the_whole_limbo_suite_gets_the_same_verdicts_from_both_engines() {
 /// component: the core's own budget answers, not the host's fuel.
 #[test]
 fn limbo_pathological_cases_agree_and_stay_within_the_default_fuel() {
-    let suite = suite();
+    let suite = load_suite(&suite_path());
     let now = UnixTime(0);
     let cases: Vec<&Testcase> = suite
         .testcases

@@ -3,3 +3,4 @@
 //! Helpers shared by the conformance and differential test targets.
 
 pub mod exceptions;
+pub mod limbo_suite;
