@@ -14,6 +14,7 @@ use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::server::NoServerSessionStorage;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
 };
@@ -216,16 +217,17 @@ impl ClientCertVerifier for DeviceVerifier {
     }
 }
 
-/// The gateway's own certificate and key, loaded once.
+/// The gateway's own certificate and key, loaded and checked once: every connection shares the
+/// parsed signing key instead of decoding the key file's DER again.
 #[derive(Debug)]
 pub struct ServerIdentity {
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    certified: Arc<SingleCertAndKey>,
     provider: Arc<CryptoProvider>,
 }
 
 impl ServerIdentity {
-    /// Load a PEM chain and key; errors name the file.
+    /// Load a PEM chain and key; errors name the file. A key that does not match the
+    /// certificate is refused now, not at the first device.
     pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, String> {
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .map_err(|e| format!("listen.cert: {}: {e}", cert.display()))?
@@ -236,15 +238,13 @@ impl ServerIdentity {
         }
         let key = PrivateKeyDer::from_pem_file(key)
             .map_err(|e| format!("listen.key: {}: {e}", key.display()))?;
-        let identity = ServerIdentity {
-            chain,
-            key,
-            provider: Arc::new(rustls::crypto::ring::default_provider()),
-        };
-        // Refuse a key that does not match now, not at the first device.
-        let probe = Arc::new(NoDevices);
-        identity.config(probe)?;
-        Ok(identity)
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certified = CertifiedKey::from_der(chain, key, &provider)
+            .map_err(|e| format!("listen.cert/listen.key: {e}"))?;
+        Ok(ServerIdentity {
+            certified: Arc::new(SingleCertAndKey::from(certified)),
+            provider,
+        })
     }
 
     /// The crypto provider.
@@ -258,8 +258,7 @@ impl ServerIdentity {
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| format!("TLS versions: {e}"))?
             .with_client_cert_verifier(verifier)
-            .with_single_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| format!("listen.cert/listen.key: {e}"))?;
+            .with_cert_resolver(self.certified.clone());
         // Every connection is verified from scratch: no resumption.
         cfg.session_storage = Arc::new(NoServerSessionStorage {});
         cfg.send_tls13_tickets = 0;
@@ -267,46 +266,34 @@ impl ServerIdentity {
     }
 }
 
-/// A verifier that accepts nobody (only to check the server key at load time).
-#[derive(Debug)]
-struct NoDevices;
-
-impl ClientCertVerifier for NoDevices {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-    fn verify_client_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: rustls_pki_types::UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(
-            CertificateError::ApplicationVerificationFailure,
-        ))
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no devices".into()))
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no devices".into()))
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ECDSA_NISTP256_SHA256]
-    }
-}
-
 /// The core's rejection for a device that sent no certificate at all.
 pub fn no_certificate() -> Rejection {
     Rejection::from(CoreError::NoCertificate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainproof_testkit::{CertSpec, Dn, KeyKind, KeyPair};
+
+    #[test]
+    fn the_server_key_must_match_its_certificate_at_load() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = KeyPair::generate(KeyKind::P256, 1, "gateway");
+        let other = KeyPair::generate(KeyKind::P256, 2, "another");
+        let cert = CertSpec::new(Dn::new().cn("gateway"), key.clone(), 0, i64::from(u32::MAX))
+            .self_signed();
+        let (cert_path, key_path, other_path) = (
+            dir.path().join("server.pem"),
+            dir.path().join("server.key"),
+            dir.path().join("other.key"),
+        );
+        std::fs::write(&cert_path, cert.pem()).expect("write");
+        std::fs::write(&key_path, key.private_pkcs8_pem()).expect("write");
+        std::fs::write(&other_path, other.private_pkcs8_pem()).expect("write");
+
+        assert!(ServerIdentity::load(&cert_path, &key_path).is_ok());
+        let refused = ServerIdentity::load(&cert_path, &other_path).expect_err("another key");
+        assert!(refused.starts_with("listen.cert/listen.key:"), "{refused}");
+    }
 }
