@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chainproof::{TrustStore, parse_certificates, verify_chain};
 use common::exceptions::{Action, Exceptions, Oracle};
-use common::limbo_suite::{Testcase, load_suite, now, options, suite_path};
+use common::limbo_suite::{Testcase, load_suite, namespace, now, options, suite_path};
 
 /// Floor for agreed cases over the whole suite (9,780 cases, a handful skipped or listed).
 const MIN_AGREED_TOTAL: usize = 9750;
@@ -195,14 +195,6 @@ fn run_all(cases: &[Testcase]) -> Vec<CaseResult> {
 // Judging and reporting.
 
 /// The first `::` component, except that BetterTLS is split into its two suites.
-fn namespace(id: &str) -> String {
-    let mut parts = id.split("::");
-    let first = parts.next().unwrap_or(id);
-    match (first, parts.next()) {
-        ("bettertls", Some(second)) => format!("bettertls::{second}"),
-        _ => first.to_owned(),
-    }
-}
 
 #[derive(Default, Clone, Copy)]
 struct Tally {

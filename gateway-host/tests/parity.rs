@@ -10,7 +10,13 @@ mod common;
 #[path = "../../core/tests/common/limbo_suite.rs"]
 #[allow(dead_code)]
 mod limbo_suite;
+// The conformance runner's exceptions file (core/tests/exceptions.txt), read the same way.
+#[path = "../../core/tests/common/exceptions.rs"]
+#[allow(dead_code)]
+mod exceptions;
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chainproof::{UnixTime, VerifyOptions, parse_certificates};
@@ -19,7 +25,8 @@ use chainproof_gateway::engine::{
     Accepted, EngineError, Limits, Rejection, TrustSource, Validator,
 };
 use chainproof_testkit::iot_fixtures;
-use limbo_suite::{Testcase, load_suite, now, options, suite_path};
+use exceptions::{Action, Exceptions, Oracle};
+use limbo_suite::{Testcase, load_suite, namespace, now, options, suite_path};
 
 /// Threads running limbo cases: the CI machines have two cores.
 const THREADS: usize = 2;
@@ -76,8 +83,16 @@ fn every_iot_fixture_gets_the_same_report_from_both_engines() {
     );
 }
 
-/// One case through both engines: `None` when they agree.
-fn disagreement(tc: &Testcase, now: UnixTime) -> Option<String> {
+/// One limbo case through both engines.
+struct Compared {
+    /// The component accepted the chain (a leaf the harness cannot read is a rejection, as in
+    /// the conformance runner).
+    wasm_accepted: bool,
+    /// Set when the engines' answers differ.
+    differs: Option<String>,
+}
+
+fn compare(tc: &Testcase, now: UnixTime) -> Compared {
     let source = TrustSource::Anchors {
         anchors: tc
             .trusted_certs
@@ -89,7 +104,10 @@ fn disagreement(tc: &Testcase, now: UnixTime) -> Option<String> {
     let Ok(Some(leaf)) = parse_certificates(tc.peer_certificate.as_bytes()).map(|mut d| d.pop())
     else {
         // A leaf the harness cannot read is not an engine question (the same in both).
-        return None;
+        return Compared {
+            wasm_accepted: false,
+            differs: None,
+        };
     };
     let bag: Vec<Vec<u8>> = tc
         .untrusted_intermediates
@@ -99,7 +117,77 @@ fn disagreement(tc: &Testcase, now: UnixTime) -> Option<String> {
         .collect();
     let opts = options(tc, now).unwrap_or_else(|e| panic!("{}: {e}", tc.id));
     let (native, wasm) = both(&source, &leaf, &bag, &opts);
-    (native != wasm).then(|| format!("{}:\n  native {native:?}\n  wasm   {wasm:?}", tc.id))
+    Compared {
+        wasm_accepted: wasm.is_ok(),
+        differs: (native != wasm)
+            .then(|| format!("{}:\n  native {native:?}\n  wasm   {wasm:?}", tc.id)),
+    }
+}
+
+/// Per namespace, the component's verdicts against limbo's expectations.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    agreed: usize,
+    false_accepts: usize,
+    false_rejects: usize,
+    skipped: usize,
+}
+
+/// The conformance table for the component engine: the same classification as
+/// core/tests/limbo.rs (skips from the exceptions file, listed disagreements), printed, with
+/// the cases that would fail it.
+fn wasm_conformance(cases: &[Testcase], results: &[Compared]) -> (String, Vec<String>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/exceptions.txt");
+    let exceptions = Exceptions::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut rows: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (tc, r) in cases.iter().zip(results) {
+        let t = rows.entry(namespace(&tc.id)).or_default();
+        t.total += 1;
+        let skip = |oracle, subject: &str| {
+            exceptions
+                .get(oracle, subject)
+                .is_some_and(|e| e.action == Action::Skip)
+        };
+        if skip(Oracle::Limbo, &tc.id) || tc.features.iter().any(|f| skip(Oracle::LimboFeature, f))
+        {
+            t.skipped += 1;
+            continue;
+        }
+        let expect_success = tc.expected_result == "SUCCESS";
+        if r.wasm_accepted == expect_success {
+            t.agreed += 1;
+        } else if r.wasm_accepted {
+            t.false_accepts += 1;
+            problems.push(format!("FALSE ACCEPT in the component: {}", tc.id));
+        } else {
+            t.false_rejects += 1;
+            if exceptions.get(Oracle::Limbo, &tc.id).is_none() {
+                problems.push(format!("unlisted false reject in the component: {}", tc.id));
+            }
+        }
+    }
+    let mut table = String::from(
+        "namespace                     total agreed false-accepts false-rejects skipped\n",
+    );
+    let mut sum = Tally::default();
+    for (ns, t) in &rows {
+        table.push_str(&format!(
+            "{ns:<29} {:>5} {:>6} {:>13} {:>13} {:>7}\n",
+            t.total, t.agreed, t.false_accepts, t.false_rejects, t.skipped
+        ));
+        sum.total += t.total;
+        sum.agreed += t.agreed;
+        sum.false_accepts += t.false_accepts;
+        sum.false_rejects += t.false_rejects;
+        sum.skipped += t.skipped;
+    }
+    table.push_str(&format!(
+        "{:<29} {:>5} {:>6} {:>13} {:>13} {:>7}\n",
+        "total", sum.total, sum.agreed, sum.false_accepts, sum.false_rejects, sum.skipped
+    ));
+    (table, problems)
 }
 
 #[test]
@@ -112,13 +200,15 @@ fn the_whole_limbo_suite_gets_the_same_verdicts_from_both_engines() {
     let now = now();
     let next = AtomicUsize::new(0);
     let cases = &suite.testcases;
-    let mut found: Vec<String> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, Compared)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..THREADS)
             .map(|_| {
                 s.spawn(|| {
                     let mut mine = Vec::new();
-                    while let Some(tc) = cases.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        mine.extend(disagreement(tc, now));
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(tc) = cases.get(i) else { break };
+                        mine.push((i, compare(tc, now)));
                     }
                     mine
                 })
@@ -129,6 +219,17 @@ fn the_whole_limbo_suite_gets_the_same_verdicts_from_both_engines() {
             .flat_map(|w| w.join().expect("a worker thread"))
             .collect()
     });
+    results.sort_by_key(|(i, _)| *i);
+    let results: Vec<Compared> = results.into_iter().map(|(_, r)| r).collect();
+    // The limbo runner with the component as the engine.
+    let (table, problems) = wasm_conformance(cases, &results);
+    println!("x509-limbo through the validator component:\n{table}");
+    assert!(
+        problems.is_empty(),
+        "the component's conformance:\n{}",
+        problems.join("\n")
+    );
+    let mut found: Vec<String> = results.into_iter().filter_map(|r| r.differs).collect();
     found.sort();
     assert!(
         found.is_empty(),
@@ -155,6 +256,6 @@ fn limbo_pathological_cases_agree_and_stay_within_the_default_fuel() {
         cases.len()
     );
     for tc in cases {
-        assert_eq!(disagreement(tc, now), None);
+        assert_eq!(compare(tc, now).differs, None);
     }
 }

@@ -161,3 +161,13 @@ pub fn options(tc: &Testcase, now: UnixTime) -> Result<VerifyOptions, String> {
     }
     Ok(opts)
 }
+
+/// The reporting namespace of a case id: its first segment, or the first two for BetterTLS.
+pub fn namespace(id: &str) -> String {
+    let mut parts = id.split("::");
+    let first = parts.next().unwrap_or(id);
+    match (first, parts.next()) {
+        ("bettertls", Some(second)) => format!("bettertls::{second}"),
+        _ => first.to_owned(),
+    }
+}
