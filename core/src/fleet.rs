@@ -85,6 +85,7 @@ struct RawGroup {
     enabled: bool,
     device_id_pattern: Option<Spanned<String>>,
     allowed_key_types: Option<Vec<Spanned<String>>>,
+    max_lifetime_days: Option<Spanned<u32>>,
     #[serde(default)]
     tags: Vec<String>,
     route: Option<String>,
@@ -452,6 +453,9 @@ pub struct Group {
     store: TrustStore,
     pattern: Option<Glob>,
     allowed_key_types: Option<Vec<KeyType>>,
+    /// Longest validity (notAfter - notBefore) of a device certificate, in seconds, before the
+    /// verdict carries a `lifetime-exceeds-policy` warning.
+    max_lifetime_secs: Option<i64>,
     /// Tags copied into verdicts.
     pub tags: Vec<String>,
     /// Route copied into verdicts.
@@ -727,12 +731,24 @@ impl FleetPolicy {
             }
             None => None,
         };
+        let max_lifetime_secs = match &g.max_lifetime_days {
+            Some(d) if *d.get_ref() == 0 => {
+                return Err(cx.err(
+                    d.span(),
+                    "group.max_lifetime_days",
+                    "must be at least 1 day",
+                ));
+            }
+            Some(d) => Some(i64::from(*d.get_ref()) * 86_400),
+            None => None,
+        };
         self.groups.push(Group {
             id,
             enabled: g.enabled,
             store,
             pattern,
             allowed_key_types,
+            max_lifetime_secs,
             tags: g.tags,
             route: g.route.unwrap_or_else(|| DEFAULT_ROUTE.into()),
         });
@@ -934,13 +950,14 @@ impl FleetPolicy {
             }));
         }
 
-        let (report, enrollment, tags, route) =
+        let (report, enrollment, tags, route, group) =
             match id.as_deref().and_then(|i| self.devices.get(i)) {
                 Some(dev) => (
                     self.verify_individual(dev, &leaf, leaf_der, bag, opts)?,
                     Enrollment::Device(dev.id.clone()),
                     dev.tags.clone(),
                     dev.route.clone(),
+                    None,
                 ),
                 None => {
                     let (report, group) =
@@ -950,10 +967,26 @@ impl FleetPolicy {
                         Enrollment::Group(group.id.clone()),
                         group.tags.clone(),
                         group.route.clone(),
+                        Some(group),
                     )
                 }
             };
-        let warnings = self.check_path(&report, &leaf, bag, opts.time.0)?;
+        let mut warnings = self.check_path(&report, &leaf, bag, opts.time.0)?;
+        if let Some((group, max)) = group.and_then(|g| g.max_lifetime_secs.map(|m| (g, m))) {
+            let lifetime = leaf.not_after().saturating_sub(leaf.not_before());
+            if lifetime > max {
+                warnings.push(Warning {
+                    code: "lifetime-exceeds-policy",
+                    message: format!(
+                        "the device certificate is valid for {} days; group {:?} allows at most \
+                         {} days: issue shorter-lived device certificates",
+                        lifetime / 86_400,
+                        group.id,
+                        max / 86_400
+                    ),
+                });
+            }
+        }
         Ok(Verdict {
             report,
             enrollment,

@@ -425,6 +425,46 @@ fn deny_serial_batch_lists_many_serials_of_one_issuer() {
 }
 
 #[test]
+fn a_group_warns_when_a_device_certificate_outlives_its_maximum_lifetime() {
+    let p = pki();
+    // device() is valid from NOW - DAY to NOW + YEAR: 366 days.
+    let long = device("sensor-0010", &p.factory);
+    let short = device_spec("sensor-0011", KeyKind::P256, NOW - DAY)
+        .with_validity(NOW - DAY, NOW + 30 * DAY)
+        .issued_by(&p.factory);
+    let pol = policy(&format!(
+        "version = 1\n{}",
+        group("acme", &p.root, "max_lifetime_days = 90")
+    ));
+    let v = admitted(verify(&pol, &long, &[&p.factory]));
+    let w: Vec<_> = v
+        .warnings
+        .iter()
+        .filter(|w| w.code == "lifetime-exceeds-policy")
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", v.warnings);
+    assert!(
+        w[0].message.contains("366 days") && w[0].message.contains("at most 90 days"),
+        "{}",
+        w[0].message
+    );
+    let v = admitted(verify(&pol, &short, &[&p.factory]));
+    assert!(
+        v.warnings
+            .iter()
+            .all(|w| w.code != "lifetime-exceeds-policy")
+    );
+    // Without the setting, no such warning.
+    let plain = policy(&format!("version = 1\n{}", group("acme", &p.root, "")));
+    let v = admitted(verify(&plain, &long, &[&p.factory]));
+    assert!(
+        v.warnings
+            .iter()
+            .all(|w| w.code != "lifetime-exceeds-policy")
+    );
+}
+
+#[test]
 fn deny_issuers_blocks_a_whole_batch() {
     let p = pki();
     let batch = ca("batch-7", "Acme Batch 7 CA", &p.root);
@@ -596,6 +636,15 @@ fn policy_errors_carry_line_numbers_and_field_names() {
     assert_eq!(line, g_lines + 6, "{msg}");
     assert_eq!(field, Some("revocation.deny_serial_batch"));
     assert!(msg.contains("not hexadecimal"), "{msg}");
+
+    // A maximum lifetime of zero days.
+    let text = format!(
+        "version = 1\n{}",
+        group("acme", &p.root, "max_lifetime_days = 0")
+    );
+    let (line, field, msg) = policy_error(&text);
+    assert_eq!(line, g_lines + 1, "{msg}");
+    assert_eq!(field, Some("group.max_lifetime_days"));
 
     // Unknown key type.
     let text = format!(
