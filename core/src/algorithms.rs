@@ -462,6 +462,106 @@ impl PublicKey {
     }
 }
 
+/// The arithmetic of one signature check, for a verifier outside the core ([`ExternalSignatures`]):
+/// the core has already decoded the algorithm, the key and the signature and range-checked
+/// them exactly as its own verification does, so only the arithmetic is left to the other
+/// verifier. Equality is over the exact bytes.
+///
+/// [`ExternalSignatures`]: crate::ExternalSignatures
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SignatureCheck {
+    /// Which verification to run.
+    pub scheme: ExternalScheme,
+    /// The signer's SubjectPublicKeyInfo, DER.
+    pub spki: Vec<u8>,
+    /// The signed message, not hashed (a certificate's TBSCertificate).
+    pub message: Vec<u8>,
+    /// For ECDSA, `r ‖ s` as two big-endian integers of the curve's size (IEEE P1363, the form
+    /// WebCrypto takes); for RSA, the signature as it is.
+    pub signature: Vec<u8>,
+    /// The algorithm and DER signature, for [`SignatureCheck::verify_in_software`].
+    algorithm: SignatureAlgorithm,
+    der_signature: Vec<u8>,
+}
+
+/// The verifications [`SignatureCheck`] hands out: those every WebCrypto implements with the
+/// same rules as the core. RSA-PSS and Ed25519 are always checked by the core itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExternalScheme {
+    /// ECDSA on P-256; the message is hashed with the given hash.
+    EcdsaP256(Hash),
+    /// ECDSA on P-384; the message is hashed with the given hash.
+    EcdsaP384(Hash),
+    /// RSASSA-PKCS1-v1_5 with the given hash.
+    RsaPkcs1(Hash),
+}
+
+impl Hash {
+    /// The WebCrypto name of the hash: `SHA-256`, `SHA-384`, `SHA-512`.
+    pub fn webcrypto_name(self) -> &'static str {
+        match self {
+            Hash::Sha256 => "SHA-256",
+            Hash::Sha384 => "SHA-384",
+            Hash::Sha512 => "SHA-512",
+        }
+    }
+}
+
+impl SignatureCheck {
+    /// Do this check with the core's own verification: the answer to give when the outside
+    /// verifier cannot run it (no WebCrypto, a key it refuses to import, an exception).
+    pub fn verify_in_software(&self) -> bool {
+        let Ok(spki) = SubjectPublicKeyInfoOwned::from_der(&self.spki) else {
+            return false;
+        };
+        let Ok(key) = PublicKey::from_spki(&spki) else {
+            return false;
+        };
+        key.verify(self.algorithm, &self.message, &self.der_signature)
+            .is_ok()
+    }
+}
+
+impl PublicKey {
+    /// The check `sig` over `msg` by this key (whose SubjectPublicKeyInfo is `spki`) comes to,
+    /// for a verifier outside the core: `Ok(None)` when the core must do it itself (RSA-PSS,
+    /// Ed25519), `Err` when it fails before any arithmetic, with the error
+    /// [`PublicKey::verify`] would give (an undecodable or out-of-range ECDSA signature, an
+    /// algorithm that does not fit the key).
+    pub fn external_check(
+        &self,
+        spki: &[u8],
+        alg: SignatureAlgorithm,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<Option<SignatureCheck>, Error> {
+        let (scheme, signature) = match (self, alg) {
+            (PublicKey::P256(_), SignatureAlgorithm::Ecdsa(h @ (Hash::Sha256 | Hash::Sha384))) => {
+                // The same decoding as `verify`: strict DER, 1 <= r, s < n.
+                let s = p256::ecdsa::Signature::from_der(sig).map_err(|_| Error::BadSignature)?;
+                (ExternalScheme::EcdsaP256(h), s.to_bytes().to_vec())
+            }
+            (PublicKey::P384(_), SignatureAlgorithm::Ecdsa(h @ (Hash::Sha256 | Hash::Sha384))) => {
+                let s = p384::ecdsa::Signature::from_der(sig).map_err(|_| Error::BadSignature)?;
+                (ExternalScheme::EcdsaP384(h), s.to_bytes().to_vec())
+            }
+            (PublicKey::Rsa(..), SignatureAlgorithm::RsaPkcs1(h)) => {
+                (ExternalScheme::RsaPkcs1(h), sig.to_vec())
+            }
+            // RSA-PSS, Ed25519 and every mismatch: the core's own verification.
+            _ => return Ok(None),
+        };
+        Ok(Some(SignatureCheck {
+            scheme,
+            spki: spki.to_vec(),
+            message: msg.to_vec(),
+            signature,
+            algorithm: alg,
+            der_signature: sig.to_vec(),
+        }))
+    }
+}
+
 /// Bit length of a big-endian unsigned integer.
 fn modulus_bits(bytes: &[u8]) -> usize {
     let trimmed: &[u8] = {

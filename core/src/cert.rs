@@ -12,7 +12,7 @@ use x509_cert::ext::pkix::{
     SubjectAltName, SubjectKeyIdentifier, name::GeneralName,
 };
 
-use crate::algorithms::{KeyTable, PublicKey, SignatureAlgorithm};
+use crate::algorithms::{KeyTable, PublicKey, SignatureAlgorithm, SignatureCheck};
 use crate::error::Error;
 use crate::input::MAX_CERT_BYTES;
 use crate::report::CertSummary;
@@ -245,13 +245,30 @@ impl Cert {
         issuer_key: &PublicKey,
         table: Option<&KeyTable>,
     ) -> Result<(), Error> {
+        let (alg, sig) = self.signature()?;
+        issuer_key.verify_with_table(alg, &self.tbs_der, sig, table)
+    }
+
+    /// This certificate's signature by `issuer_key` (from `issuer`) as a check for a verifier
+    /// outside the core: see [`PublicKey::external_check`].
+    pub fn external_check(
+        &self,
+        issuer: &Cert,
+        issuer_key: &PublicKey,
+    ) -> Result<Option<SignatureCheck>, Error> {
+        let (alg, sig) = self.signature()?;
+        issuer_key.external_check(issuer.spki_der(), alg, &self.tbs_der, sig)
+    }
+
+    /// The signature algorithm and the signature's bytes.
+    fn signature(&self) -> Result<(SignatureAlgorithm, &[u8]), Error> {
         let alg = self.signature_algorithm()?;
         let sig = self
             .inner
             .signature()
             .as_bytes()
             .ok_or(Error::BadSignature)?;
-        issuer_key.verify_with_table(alg, &self.tbs_der, sig, table)
+        Ok((alg, sig))
     }
 
     /// The subject's commonName as text, if exactly one is present. Several CNs are an error:

@@ -30,6 +30,7 @@ pub mod revocation;
 pub mod time;
 pub mod trust;
 
+pub use algorithms::{ExternalScheme, SignatureCheck};
 pub use error::{Error, ErrorCode, Failure, PathAttempt};
 pub use fleet::{Enrollment, FleetPolicy, PolicyCell, Verdict};
 pub use identity::IdentitySource;
@@ -44,4 +45,4 @@ pub use pop::{
 pub use profile::Purpose;
 pub use report::{CertSummary, Report, Warning};
 pub use time::UnixTime;
-pub use trust::TrustStore;
+pub use trust::{ExternalSignatures, TrustStore};

@@ -12,7 +12,7 @@ use crate::name::{self, PeerName};
 use crate::profile::{self, Purpose};
 use crate::report::{Report, Warning};
 use crate::time::UnixTime;
-use crate::trust::TrustStore;
+use crate::trust::{ExternalSignatures, TrustStore};
 
 /// Hard limit on intermediates in a path, whatever the caller asks: real fleets use one to three;
 /// anything deeper is an attack or a mistake.
@@ -53,6 +53,10 @@ pub struct VerifyOptions {
     pub required_key_usage: Vec<String>,
     /// Warn when the leaf expires within this many seconds.
     pub renewal_window_secs: i64,
+    /// Certificate signature checks answered outside the core (the browser module's WebCrypto),
+    /// in rounds: see [`ExternalSignatures`]. `None` (the default): the core checks every
+    /// signature itself.
+    pub external: Option<Arc<ExternalSignatures>>,
 }
 
 impl VerifyOptions {
@@ -67,6 +71,7 @@ impl VerifyOptions {
             expected_device_id: None,
             required_key_usage: Vec::new(),
             renewal_window_secs: DEFAULT_RENEWAL_WINDOW_SECS,
+            external: None,
         }
     }
 }
@@ -231,7 +236,10 @@ impl<'a> Search<'a> {
                     limit: MAX_SIGNATURE_CHECKS,
                 });
             }
-            if let Err(e) = self.store.verify_signed(child, cand, key) {
+            if let Err(e) =
+                self.store
+                    .verify_signed(child, cand, key, self.opts.external.as_deref())
+            {
                 if e == Error::BadSignature && key_ids_differ(child, cand) {
                     // A same-named CA with another key (a rollover or a decoy): not this one.
                     wrong_key += 1;

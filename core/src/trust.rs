@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::Digest;
 
-use crate::algorithms::{KeyTable, PublicKey};
+use crate::algorithms::{KeyTable, PublicKey, SignatureCheck};
 use crate::cert::Cert;
 use crate::error::Error;
 use crate::input::{parse_certificates, parse_crls};
@@ -246,18 +246,122 @@ impl TrustStore {
 
     /// Check that `issuer`'s key (`key`, already decoded from it) signed `subject`, remembering
     /// a success so that the same pair of certificates is not verified twice.
+    ///
+    /// With `external`, a check it can do ([`Cert::external_check`]) is answered from there
+    /// instead; one it has no answer for yet is requested and passes provisionally, which
+    /// makes the whole verdict provisional ([`ExternalSignatures::is_complete`]).
     pub(crate) fn verify_signed(
         &self,
         subject: &Cert,
         issuer: &Cert,
         key: &PublicKey,
+        external: Option<&ExternalSignatures>,
     ) -> Result<(), Error> {
         if self.cache.has_verified(issuer, subject) {
             return Ok(());
+        }
+        if let Some(external) = external
+            && let Some(check) = subject.external_check(issuer, key)?
+        {
+            return match external.answer_for(check) {
+                Some(true) => {
+                    self.cache.remember_verified(issuer, subject);
+                    Ok(())
+                }
+                Some(false) => Err(Error::BadSignature),
+                None => Ok(()),
+            };
         }
         let table = self.cache.table(issuer, key);
         subject.verify_signed_by_with_table(key, table.as_deref())?;
         self.cache.remember_verified(issuer, subject);
         Ok(())
+    }
+}
+
+/// Signature checks answered by a verifier outside the core, for a host whose platform has a
+/// faster one: the browser's WebCrypto runs natively while the core runs as wasm without wide
+/// multiplication.
+///
+/// The core still decides everything but the arithmetic: it decodes and range-checks the
+/// algorithm, key and signature as its own verification does, then asks for the check
+/// ([`SignatureCheck`]). Verification is repeated in rounds:
+///
+/// 1. verify with [`crate::VerifyOptions::external`] set to this collection;
+/// 2. if [`ExternalSignatures::is_complete`], that verdict is final; otherwise do the checks in
+///    [`ExternalSignatures::take_pending`], give each answer with
+///    [`ExternalSignatures::answer`], and verify again.
+///
+/// A check without an answer passes provisionally, so that one round asks for a whole path's
+/// checks at once; a verdict is final only from a round that needed no new answer, and such a
+/// round saw exactly the answers the core's own verification gives if the outside verifier
+/// agrees with it (the browser tests compare them). The path builder's signature budget bounds
+/// the checks of a round, and every round but the last answers at least one more, so the rounds
+/// end.
+#[derive(Default)]
+pub struct ExternalSignatures {
+    state: Mutex<ExternalState>,
+}
+
+#[derive(Default)]
+struct ExternalState {
+    answers: HashMap<SignatureCheck, bool>,
+    pending: Vec<SignatureCheck>,
+    asked_this_round: bool,
+}
+
+impl std::fmt::Debug for ExternalSignatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("ExternalSignatures")
+            .field("answers", &state.answers.len())
+            .field("pending", &state.pending.len())
+            .finish()
+    }
+}
+
+impl ExternalSignatures {
+    /// An empty collection: the first round asks for every check.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The answer for `check`, or `None` after recording it as pending.
+    pub(crate) fn answer_for(&self, check: SignatureCheck) -> Option<bool> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(answer) = state.answers.get(&check) {
+            return Some(*answer);
+        }
+        state.asked_this_round = true;
+        if !state.pending.contains(&check) {
+            state.pending.push(check);
+        }
+        None
+    }
+
+    /// Whether the last verification had an answer for every check it made, so its verdict
+    /// is final. Reset by [`ExternalSignatures::take_pending`].
+    pub fn is_complete(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        !state.asked_this_round && state.pending.is_empty()
+    }
+
+    /// The checks still without an answer (each once), to run before the next round.
+    pub fn take_pending(&self) -> Vec<SignatureCheck> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.asked_this_round = false;
+        std::mem::take(&mut state.pending)
+    }
+
+    /// Give the outside verifier's answer for `check`: `true` when the signature verifies.
+    pub fn answer(&self, check: SignatureCheck, valid: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.answers.insert(check, valid);
+    }
+
+    /// How many checks have an answer.
+    pub fn answered(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.answers.len()
     }
 }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use chainproof::{TrustStore, parse_certificates, verify_chain};
 use common::exceptions::{Action, Exceptions, Oracle};
-use common::limbo_suite::{Testcase, load_suite, namespace, now, options, suite_path};
+use common::limbo_suite::{
+    Testcase, intermediates, load_suite, namespace, now, options, suite_path,
+};
 
 /// Floor for agreed cases over the whole suite (9,780 cases, a handful skipped or listed).
 const MIN_AGREED_TOTAL: usize = 9750;
@@ -107,13 +109,7 @@ fn evaluate(tc: &Testcase) -> Verdict {
         Ok(_) => return Verdict::HarnessError("peer_certificate holds no certificate".into()),
         Err(e) => return rejected(e.code(), "leaf", e),
     };
-    // An intermediate that does not parse is dropped: path building may not need it.
-    let bag: Vec<Vec<u8>> = tc
-        .untrusted_intermediates
-        .iter()
-        .filter_map(|pem| parse_certificates(pem.as_bytes()).ok())
-        .flatten()
-        .collect();
+    let bag = intermediates(tc);
     match verify_chain(&store, &leaf, &bag, &opts) {
         Ok(_) => Verdict::Accepted,
         Err(f) => Verdict::Rejected {

@@ -26,7 +26,7 @@ use chainproof_gateway::engine::{
 };
 use chainproof_testkit::iot_fixtures;
 use exceptions::{Action, Exceptions, Oracle};
-use limbo_suite::{Testcase, load_suite, namespace, now, options, suite_path};
+use limbo_suite::{Testcase, intermediates, load_suite, namespace, now, options, suite_path};
 
 /// Threads running limbo cases: the CI machines have two cores.
 const THREADS: usize = 2;
@@ -109,12 +109,7 @@ fn compare(tc: &Testcase, now: UnixTime) -> Compared {
             differs: None,
         };
     };
-    let bag: Vec<Vec<u8>> = tc
-        .untrusted_intermediates
-        .iter()
-        .filter_map(|pem| parse_certificates(pem.as_bytes()).ok())
-        .flatten()
-        .collect();
+    let bag = intermediates(tc);
     let opts = options(tc, now).unwrap_or_else(|e| panic!("{}: {e}", tc.id));
     let (native, wasm) = both(&source, &leaf, &bag, &opts);
     Compared {

@@ -162,6 +162,16 @@ pub fn options(tc: &Testcase, now: UnixTime) -> Result<VerifyOptions, String> {
     Ok(opts)
 }
 
+/// The case's untrusted intermediates, DER; one that does not parse is dropped (path building
+/// may not need it).
+pub fn intermediates(tc: &Testcase) -> Vec<Vec<u8>> {
+    tc.untrusted_intermediates
+        .iter()
+        .filter_map(|pem| chainproof::parse_certificates(pem.as_bytes()).ok())
+        .flatten()
+        .collect()
+}
+
 /// The reporting namespace of a case id: its first segment, or the first two for BetterTLS.
 pub fn namespace(id: &str) -> String {
     let mut parts = id.split("::");
