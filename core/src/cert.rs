@@ -136,8 +136,8 @@ impl Cert {
         };
         let validity = tbs.validity();
         Ok(Cert {
-            subject: tbs.subject().to_string(),
-            issuer: tbs.issuer().to_string(),
+            subject: crate::name::dn_text(tbs.subject()),
+            issuer: crate::name::dn_text(tbs.issuer()),
             not_before: UnixTime::from_x509(&validity.not_before).0,
             not_after: UnixTime::from_x509(&validity.not_after).0,
             sha256: Sha256::digest(der).into(),

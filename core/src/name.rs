@@ -6,9 +6,11 @@ use std::net::IpAddr;
 
 use const_oid::ObjectIdentifier as Oid;
 use der::Encode;
+use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::ext::pkix::NameConstraints;
 use x509_cert::ext::pkix::constraints::name::GeneralSubtree;
 use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 
 use crate::cert::Cert;
 use crate::error::Error;
@@ -60,6 +62,78 @@ impl fmt::Display for PeerName {
     }
 }
 
+/// A distinguished name as text, RFC 4514 order (last RDN first): exactly the text of
+/// x509-cert's `Display` for `Name`, which every message and report has always shown.
+/// Rendered here rather than through that `Display` so the browser module carries one copy
+/// of const-oid's OID name database (the core's own) instead of two (docs/web.md).
+pub fn dn_text(name: &Name) -> String {
+    let rdns: &Vec<RelativeDistinguishedName> = AsRef::<RdnSequence>::as_ref(name).as_ref();
+    let mut out = String::new();
+    for (i, rdn) in rdns.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, atv) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            push_atv(&mut out, atv);
+        }
+    }
+    out
+}
+
+/// One `TYPE=value`: the shortest database name upper-cased with the value escaped when the
+/// type is known and the value a string, else the dotted OID and the value's DER in hex.
+fn push_atv(out: &mut String, atv: &AttributeTypeAndValue) {
+    use der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+    use der::{Tag, Tagged};
+    use fmt::Write as _;
+
+    let value = &atv.value;
+    let text = match value.tag() {
+        Tag::PrintableString => PrintableStringRef::try_from(value).ok().map(|s| s.as_str()),
+        Tag::Utf8String => Utf8StringRef::try_from(value).ok().map(|s| s.as_str()),
+        Tag::Ia5String => Ia5StringRef::try_from(value).ok().map(|s| s.as_str()),
+        Tag::TeletexString => TeletexStringRef::try_from(value).ok().map(|s| s.as_str()),
+        _ => None,
+    };
+    if let (Some(key), Some(text)) = (shortest_oid_name(atv.oid), text) {
+        out.push_str(&key.to_ascii_uppercase());
+        out.push('=');
+        let mut chars = text.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '#' if i == 0 => out.push_str("\\#"),
+                ' ' if i == 0 || chars.peek().is_none() => out.push_str("\\ "),
+                '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '\x00'..='\x1f' | '\x7f' => {
+                    let _ = write!(out, "\\{:02x}", c as u8);
+                }
+                _ => out.push(c),
+            }
+        }
+    } else {
+        // Writing to a String cannot fail; a value that cannot be re-encoded (it was decoded
+        // from DER, so it can) would show as an empty hex string.
+        let _ = write!(out, "{}=#", atv.oid);
+        for b in value.to_der().unwrap_or_default() {
+            let _ = write!(out, "{b:02x}");
+        }
+    }
+}
+
+/// The shortest of the database's names for an OID, the first of equally short ones (the
+/// choice x509-cert makes, e.g. `CN` for commonName).
+fn shortest_oid_name(oid: Oid) -> Option<&'static str> {
+    const_oid::db::DB
+        .find_names_for_oid(oid)
+        .reduce(|best, name| if name.len() < best.len() { name } else { best })
+}
+
 /// Render a GeneralName for messages.
 pub fn describe(name: &GeneralName) -> String {
     match name {
@@ -70,7 +144,7 @@ pub fn describe(name: &GeneralName) -> String {
             Some(ip) => format!("IP:{ip}"),
             None => format!("IP:<{} bytes>", o.as_bytes().len()),
         },
-        GeneralName::DirectoryName(n) => format!("DirName:{n}"),
+        GeneralName::DirectoryName(n) => format!("DirName:{}", dn_text(n)),
         GeneralName::OtherName(o) => format!("othername:{}", o.type_id),
         GeneralName::RegisteredId(o) => format!("RID:{o}"),
         GeneralName::EdiPartyName(_) => "EdiPartyName".into(),
@@ -588,6 +662,64 @@ mod tests {
         assert!(email_in_subtree("a@sub.example.com", ".example.com"));
         assert!(email_in_subtree("*@example.com", "*@example.com"));
         assert!(!email_in_subtree("user@example.com", "*@example.com"));
+    }
+
+    /// `dn_text` must keep the text x509-cert's `Display` gives (core/tests/names.rs checks
+    /// every name of the limbo suite too).
+    #[test]
+    fn dn_text_is_x509_cert_display() {
+        use der::Tag;
+        use der::asn1::{Any, SetOfVec};
+
+        let atv = |oid: &str, tag: Tag, value: &[u8]| AttributeTypeAndValue {
+            oid: Oid::new_unwrap(oid),
+            value: Any::new(tag, value).unwrap(),
+        };
+        let cn = "2.5.4.3";
+        let rdn = |atvs: Vec<AttributeTypeAndValue>| {
+            RelativeDistinguishedName::from(SetOfVec::try_from(atvs).unwrap())
+        };
+        let names = [
+            vec![
+                rdn(vec![atv("2.5.4.6", Tag::PrintableString, b"DE")]),
+                rdn(vec![atv("2.5.4.10", Tag::Utf8String, b"Acme, Inc.")]),
+                rdn(vec![atv(
+                    cn,
+                    Tag::Utf8String,
+                    b" #lead+trail; <x> \\\"q\" ",
+                )]),
+            ],
+            vec![rdn(vec![
+                atv(cn, Tag::Utf8String, b"multi"),
+                atv("2.5.4.11", Tag::PrintableString, b"valued"),
+            ])],
+            vec![rdn(vec![atv(cn, Tag::Utf8String, b"#x\x01y\x1f\x7fz")])],
+            vec![rdn(vec![atv(cn, Tag::Ia5String, b"ia5")])],
+            vec![rdn(vec![atv(cn, Tag::TeletexString, b"teletex")])],
+            vec![rdn(vec![atv(cn, Tag::BmpString, &[0, 0x41])])],
+            vec![rdn(vec![atv(
+                "1.2.840.113549.1.9.1",
+                Tag::Ia5String,
+                b"a@b.example",
+            )])],
+            vec![rdn(vec![atv(
+                "1.3.6.1.4.1.99999.1",
+                Tag::Utf8String,
+                b"private",
+            )])],
+            vec![rdn(vec![atv(
+                "0.9.2342.19200300.100.1.25",
+                Tag::Ia5String,
+                b"dc",
+            )])],
+            vec![rdn(vec![atv(cn, Tag::Integer, &[5])])],
+            vec![],
+        ];
+        for rdns in names {
+            let der = RdnSequence::from(rdns).to_der().unwrap();
+            let name = <Name as der::Decode>::from_der(&der).unwrap();
+            assert_eq!(dn_text(&name), name.to_string());
+        }
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl Crl {
         }
         Ok(Crl {
             issuer_der: tbs.issuer.to_der().map_err(malformed)?,
-            issuer: tbs.issuer.to_string(),
+            issuer: crate::name::dn_text(&tbs.issuer),
             tbs_der,
             signature: crl
                 .signature
