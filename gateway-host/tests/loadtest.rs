@@ -40,21 +40,27 @@ fn generate(dir: &Path, upstream: u16, mosquitto: u16) {
     assert!(out.status.success(), "{out:?}");
 }
 
-/// Run the load against `port`; returns the exit status and the JSON report.
+/// Run the load against `port`, every device at once and held; returns the exit status and
+/// the JSON report.
 fn load(dir: &Path, port: u16) -> (Option<i32>, Value) {
-    let json = dir.join(format!("result-{port}.json"));
-    let out = chainproof(&[
+    load_with(dir, port, &["--concurrency", DEVICES, "--hold"])
+}
+
+/// Run the load against `port` with `extra` arguments.
+fn load_with(dir: &Path, port: u16, extra: &[&str]) -> (Option<i32>, Value) {
+    let json = dir.join(format!("result-{port}-{}.json", extra.join("")));
+    let target = format!("127.0.0.1:{port}");
+    let mut args = vec![
         "loadtest",
         "--target",
-        &format!("127.0.0.1:{port}"),
+        &target,
         "--credentials",
         dir.to_str().expect("utf-8 path"),
-        "--concurrency",
-        DEVICES,
-        "--hold",
         "--json",
         json.to_str().expect("utf-8 path"),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = chainproof(&args);
     let text = std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("no JSON ({e}): {out:?}"));
     let report: Value = serde_json::from_str(&text).expect("JSON report");
     println!("{}", String::from_utf8_lossy(&out.stdout));
@@ -108,6 +114,41 @@ fn the_gateway_admits_every_honest_device_and_no_bad_actor() {
     assert_eq!(r["held"]["alive_at_peak"], 15, "{r}");
     assert_eq!(status, Some(0));
     assert!(gateway.count_log("device-id-mismatch") >= 1);
+
+    // --background: 10 honest devices connect first and stay open while the other 10 (5
+    // honest, the 5 bad actors) are measured, 2 in flight.
+    let (status, r) = load_with(
+        dir,
+        gateway.port,
+        &["--background", "10", "--concurrency", "2"],
+    );
+    assert_eq!(r["background"]["requested"], 10, "{r}");
+    assert_eq!(r["background"]["open"], 10, "{r}");
+    assert_eq!(r["background"]["alive_after"], 10, "{r}");
+    assert_eq!(r["devices"], 10, "{r}");
+    assert_eq!(
+        (r["accepted"].as_u64(), r["rejected"].as_u64()),
+        (Some(5), Some(5)),
+        "{r}"
+    );
+    assert_eq!(r["false_accepts"], 0, "{r}");
+    assert_eq!(status, Some(0));
+    // More background devices than honest ones is a usage error, before any connection.
+    let out = chainproof(&[
+        "loadtest",
+        "--target",
+        &format!("127.0.0.1:{}", gateway.port),
+        "--credentials",
+        dir.to_str().expect("utf-8 path"),
+        "--background",
+        "16",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--background 16: the manifest has only 15 devices expected to be accepted"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -173,6 +173,98 @@ async fn ping_and_close<S: AsyncRead + AsyncWrite + Unpin>(framed: &mut Framed<S
     ok
 }
 
+/// Connections opened before a measured run and kept open through it (`--background`).
+pub struct Background {
+    sessions: Vec<Session>,
+    /// Devices asked to connect.
+    requested: usize,
+    /// Why the ones that did not connect failed.
+    failures: Vec<String>,
+}
+
+/// What became of the background connections (`--background`).
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct BackgroundReport {
+    /// Devices asked to connect before the measured run.
+    pub requested: usize,
+    /// Connected and held open through the measured run.
+    pub open: usize,
+    /// Of those, still answering a PINGREQ after it.
+    pub alive_after: usize,
+    /// Why devices that did not connect failed (each reason once, with its count).
+    pub failures: Vec<String>,
+}
+
+impl BackgroundReport {
+    /// Every background device connected and was still served after the run.
+    pub fn complete(&self) -> bool {
+        self.open == self.requested && self.alive_after == self.open
+    }
+}
+
+/// Connect `devices` (each expected to be accepted), `plan.concurrency` at a time, and keep
+/// the sessions.
+pub async fn open_background(plan: &Plan, devices: Vec<Device>) -> Background {
+    let requested = devices.len();
+    let limit = Arc::new(Semaphore::new(plan.concurrency.max(1)));
+    let plan = Arc::new(plan.clone());
+    let tasks: Vec<_> = devices
+        .into_iter()
+        .map(|device| {
+            let (limit, plan) = (limit.clone(), plan.clone());
+            tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                match tokio::time::timeout(plan.timeout, handshake(&plan, &device)).await {
+                    Ok(Ok(session)) => Ok(session),
+                    Ok(Err(Outcome::Rejected(why) | Outcome::Error(why))) => Err(why),
+                    Ok(Err(Outcome::Accepted)) => Err("accepted without a session".into()),
+                    Err(_) => Err(format!("no verdict within {} s", plan.timeout.as_secs())),
+                }
+            })
+        })
+        .collect();
+    let mut bg = Background {
+        sessions: Vec::with_capacity(requested),
+        requested,
+        failures: Vec::new(),
+    };
+    for t in tasks {
+        match t.await {
+            Ok(Ok(session)) => bg.sessions.push(session),
+            Ok(Err(why)) => bg.failures.push(why),
+            Err(e) => bg.failures.push(format!("load task failed: {e}")),
+        }
+    }
+    bg
+}
+
+/// Check every background session still answers a PINGREQ, then disconnect them.
+pub async fn close_background(bg: Background) -> BackgroundReport {
+    let open = bg.sessions.len();
+    let checks: Vec<_> = bg
+        .sessions
+        .into_iter()
+        .map(|mut s| tokio::spawn(async move { ping_and_close(&mut s).await }))
+        .collect();
+    let mut alive_after = 0;
+    for c in checks {
+        alive_after += usize::from(matches!(c.await, Ok(true)));
+    }
+    let mut counted: std::collections::BTreeMap<String, usize> = Default::default();
+    for f in bg.failures {
+        *counted.entry(f).or_default() += 1;
+    }
+    BackgroundReport {
+        requested: bg.requested,
+        open,
+        alive_after,
+        failures: counted
+            .into_iter()
+            .map(|(why, n)| format!("{n} x {why}"))
+            .collect(),
+    }
+}
+
 /// Run every device once under `plan`. Returns when every device has its verdict and held
 /// connections are closed. `at_peak` is called once, when the last verdict is in and (in a
 /// held run) every accepted connection is still open: the moment to sample the server.

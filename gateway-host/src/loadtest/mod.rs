@@ -25,7 +25,7 @@ use crate::cli::{Outcome, UsageError, emit, verify};
 use crate::gateway::demo::device_client_config;
 use crate::gateway::unix_now;
 use client::{Device, Plan};
-use manifest::Manifest;
+use manifest::{Manifest, ManifestDevice};
 
 /// File descriptors the load tool needs besides one per connection (stdio, the runtime, files).
 const SPARE_FDS: u64 = 64;
@@ -93,6 +93,13 @@ pub struct LoadtestArgs {
     /// devices, every device connects at once and stays connected.
     #[arg(long)]
     pub hold: bool,
+
+    /// Before the measured run, connect N honest devices (the manifest's first N expected to be
+    /// accepted; not measured) and keep them open until the run ends: the measured handshakes
+    /// then meet a server already holding N connections. The measured run uses the other
+    /// devices (--devices limits those). Default 0.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub background: usize,
 
     /// Seconds a device may take from TCP connect to its verdict before it counts as an error.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
@@ -231,7 +238,8 @@ fn load(args: &LoadtestArgs) -> Result<Outcome, UsageError> {
         return Err(UsageError("--concurrency: must be at least 1".into()));
     }
     let manifest = Manifest::load(dir).map_err(UsageError)?;
-    let mut devices = manifest.devices.clone();
+    let (background, mut devices) = split_background(&manifest.devices, args.background)
+        .map_err(|e| UsageError(format!("--background {}: {e}", args.background)))?;
     if let Some(n) = args.devices {
         devices.truncate(n);
     }
@@ -250,18 +258,23 @@ fn load(args: &LoadtestArgs) -> Result<Outcome, UsageError> {
         .unwrap_or_else(|| "localhost".into());
     let server_name = ServerName::try_from(name.clone())
         .map_err(|e| UsageError(format!("--server-name {name}: {e}")))?;
-    check_open_files(args, devices.len())?;
-    let mut ready = Vec::with_capacity(devices.len());
-    for d in &devices {
-        let mut tls = device_client_config(&ca, &dir.join(&d.chain), &dir.join(&d.key))
-            .map_err(|e| UsageError(format!("device {}: {e}", d.name)))?;
-        // Every handshake is a full one, as on the gateway (which never resumes).
-        tls.resumption = Resumption::disabled();
-        ready.push(Device {
-            tls: Arc::new(tls),
-            client_id: d.client_id.clone(),
-        });
-    }
+    check_open_files(args, background.len() + devices.len())?;
+    let prepare = |list: &[ManifestDevice]| -> Result<Vec<Device>, UsageError> {
+        let mut ready = Vec::with_capacity(list.len());
+        for d in list {
+            let mut tls = device_client_config(&ca, &dir.join(&d.chain), &dir.join(&d.key))
+                .map_err(|e| UsageError(format!("device {}: {e}", d.name)))?;
+            // Every handshake is a full one, as on the gateway (which never resumes).
+            tls.resumption = Resumption::disabled();
+            ready.push(Device {
+                tls: Arc::new(tls),
+                client_id: d.client_id.clone(),
+            });
+        }
+        Ok(ready)
+    };
+    let ready = prepare(&devices)?;
+    let background_ready = prepare(&background)?;
     let plan = Plan {
         target: addr,
         server_name,
@@ -274,12 +287,22 @@ fn load(args: &LoadtestArgs) -> Result<Outcome, UsageError> {
         .enable_all()
         .build()
         .map_err(|e| UsageError(format!("cannot start the async runtime: {e}")))?;
+    let held_behind = if background_ready.is_empty() {
+        None
+    } else {
+        emit(&format!(
+            "connecting {} background devices and keeping them open...\n",
+            background_ready.len()
+        ));
+        Some(rt.block_on(client::open_background(&plan, background_ready)))
+    };
     let before = args.watch_pid.and_then(memory::sample);
     let mut peak = None;
     let started_at = unix_now();
     let result = rt.block_on(client::run(plan, ready, |_| {
         peak = args.watch_pid.and_then(memory::sample);
     }));
+    let background = held_behind.map(|bg| rt.block_on(client::close_background(bg)));
     let verdicts = result
         .attempts
         .iter()
@@ -299,6 +322,7 @@ fn load(args: &LoadtestArgs) -> Result<Outcome, UsageError> {
         &devices,
         &result,
         memory,
+        background,
     );
     emit(&report::table(&report));
     if let Some(path) = &args.json {
@@ -308,12 +332,39 @@ fn load(args: &LoadtestArgs) -> Result<Outcome, UsageError> {
             .map_err(|e| UsageError(format!("--json {}: {e}", path.display())))?;
     }
     Ok(
-        if report.false_accepts == 0 && report.false_rejects == 0 && report.errors == 0 {
+        if report.false_accepts == 0
+            && report.false_rejects == 0
+            && report.errors == 0
+            && report.background.as_ref().is_none_or(|b| b.complete())
+        {
             Outcome::Ok
         } else {
             Outcome::Rejected
         },
     )
+}
+
+/// The first `n` devices expected to be accepted (the background), and every other device in
+/// manifest order (the measured run).
+fn split_background(
+    all: &[ManifestDevice],
+    n: usize,
+) -> Result<(Vec<ManifestDevice>, Vec<ManifestDevice>), String> {
+    let honest = all.iter().filter(|d| d.expect_accept()).count();
+    if n > honest {
+        return Err(format!(
+            "the manifest has only {honest} devices expected to be accepted"
+        ));
+    }
+    let (mut background, mut measured) = (Vec::with_capacity(n), Vec::new());
+    for d in all {
+        if background.len() < n && d.expect_accept() {
+            background.push(d.clone());
+        } else {
+            measured.push(d.clone());
+        }
+    }
+    Ok((background, measured))
 }
 
 /// Refuse to start a run that would run out of file descriptors half-way (which would look

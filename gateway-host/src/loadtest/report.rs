@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::client::{Outcome, Run};
+use super::client::{BackgroundReport, Outcome, Run};
 use super::manifest::ManifestDevice;
 use super::memory::MemorySample;
 
@@ -211,6 +211,8 @@ pub struct Report {
     pub latency_ms: Latencies,
     /// Held runs only.
     pub held: Option<Held>,
+    /// With `--background`: the connections held open through the run.
+    pub background: Option<BackgroundReport>,
     /// With `--watch-pid`.
     pub memory: Option<Memory>,
     /// Every device.
@@ -237,6 +239,7 @@ pub fn build(
     devices: &[ManifestDevice],
     run: &Run,
     memory: Option<Memory>,
+    background: Option<BackgroundReport>,
 ) -> Report {
     let mut kinds: BTreeMap<String, KindCounts> = BTreeMap::new();
     let mut reasons = BTreeMap::new();
@@ -314,6 +317,7 @@ pub fn build(
             open_at_peak: run.open_at_peak,
             alive_at_peak: alive,
         }),
+        background,
         memory,
         connections: lines,
     }
@@ -397,6 +401,21 @@ pub fn table(r: &Report) -> String {
             s,
             "held: {} accepted connections open at once; {} answered a PINGREQ afterwards",
             h.open_at_peak, h.alive_at_peak
+        );
+    }
+    if let Some(b) = &r.background {
+        let _ = writeln!(
+            s,
+            "background: {} of {} devices connected before the run and held open through it; {} \
+             answered a PINGREQ afterwards{}",
+            b.open,
+            b.requested,
+            b.alive_after,
+            if b.failures.is_empty() {
+                String::new()
+            } else {
+                format!(" (not connected: {})", b.failures.join("; "))
+            }
         );
     }
     if let Some(m) = &r.memory {
