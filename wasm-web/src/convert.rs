@@ -60,6 +60,16 @@ impl UsageFailure {
         }
     }
 
+    /// A defect of the module itself, never a verdict (verification rounds that do not end).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            code: "internal".into(),
+            message: message.into(),
+            hint: "This is a bug in chainproof; verify() gives the verdict without WebCrypto."
+                .into(),
+        }
+    }
+
     /// A core error about input `what`.
     pub fn input(what: &str, e: &Error) -> Self {
         Self {

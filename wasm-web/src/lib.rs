@@ -7,6 +7,9 @@
 //! CLI's `--json` output). The page supplies what the core never reads itself: the time
 //! (`Date.now()`) and the challenge nonce (`crypto.getRandomValues`).
 //!
+//! `verifyAsync` and `verifyPossessionAsync` give the same verdicts with the certificate
+//! signature checks answered by the browser's WebCrypto ([`webcrypto`]).
+//!
 //! Failures to *use* an input (bytes that are not certificates, a policy file that does not
 //! parse) are thrown as `{code, message, hint}` objects, as the CLI exits 2 for them; a chain
 //! that is rejected is a normal result with `valid: false`.
@@ -15,20 +18,23 @@
 #![deny(missing_docs)]
 
 mod convert;
+pub mod webcrypto;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use chainproof::cert::Cert;
 use chainproof::pop::verify_answer;
 use chainproof::revocation::Crl;
 use chainproof::{
-    Challenge, Failure, FleetPolicy, IdentitySource, Proof, Purpose, ReplayGuard,
+    Challenge, Failure, FleetPolicy, IdentitySource, PeerName, Proof, Purpose, ReplayGuard,
     SignatureEncoding, TrustStore, UnixTime, VerifyOptions, decode_signature_text,
-    parse_certificates, parse_crls, verify_chain, verify_possession,
-    verify_verification_certificate,
+    parse_certificates, parse_crls, verify_chain, verify_verification_certificate,
 };
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
+use webcrypto::{Answer, SignatureStats, WebCrypto, in_rounds};
 
 pub use convert::{JsonVerdict, UsageFailure};
 
@@ -40,11 +46,17 @@ enum Trust {
 
 /// A loaded trust configuration (anchors and CRLs, or a fleet policy), decoded once; verify as
 /// many devices against it as needed. It keeps a replay guard, so each issued challenge is
-/// accepted at most once per loaded verifier.
+/// accepted at most once per loaded verifier, and the keys it imported into WebCrypto.
 #[wasm_bindgen]
 pub struct Verifier {
+    // Shared with the pending promises of the async methods, which outlive any borrow.
+    shared: Rc<Shared>,
+}
+
+struct Shared {
     trust: Trust,
-    guard: ReplayGuard,
+    guard: RefCell<ReplayGuard>,
+    webcrypto: WebCrypto,
 }
 
 /// Options of one verification, as the page passes them (camelCase; every field optional except
@@ -64,6 +76,15 @@ pub struct Options {
     pub renewal_days: Option<u32>,
     /// Most intermediate CAs between the device and the anchor.
     pub max_depth: Option<usize>,
+    /// Names the device certificate must carry in subjectAltName (`dns:NAME`, `ip:ADDR`,
+    /// `email:ADDR`; every one must match), as the CLI's `--peer-name`.
+    pub peer_names: Vec<String>,
+    /// Extended key usages required instead of `purpose` (names such as `serverAuth`, or
+    /// dotted OIDs), as the CLI's `--eku`.
+    pub eku: Vec<String>,
+    /// keyUsage bits the device certificate must assert when it has a keyUsage (RFC 5280
+    /// names, e.g. `digitalSignature`).
+    pub key_usage: Vec<String>,
 }
 
 /// A challenge as the page shows and sends it (the fields of `chainproof pop challenge --json`).
@@ -185,6 +206,28 @@ pub fn verify_options(options: &Options) -> Result<VerifyOptions, UsageFailure> 
     if options.max_depth.is_some() {
         o.max_intermediates = options.max_depth;
     }
+    if !options.eku.is_empty() {
+        if options.purpose.is_some() {
+            return Err(UsageFailure::usage("give purpose or eku, not both"));
+        }
+        o.purpose = Purpose::Ekus(
+            options
+                .eku
+                .iter()
+                .map(|e| {
+                    chainproof::profile::eku::parse(e).ok_or_else(|| {
+                        UsageFailure::usage(format!("eku {e:?} is not a known name or an OID"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    o.peer_names = options
+        .peer_names
+        .iter()
+        .map(|n| PeerName::parse(n).map_err(|e| UsageFailure::usage(format!("peer name {e}"))))
+        .collect::<Result<_, _>>()?;
+    o.required_key_usage = options.key_usage.clone();
     Ok(o)
 }
 
@@ -236,14 +279,22 @@ impl Verifier {
 
     fn new(trust: Trust) -> Self {
         Self {
-            trust,
-            guard: ReplayGuard::default(),
+            shared: Rc::new(Shared {
+                trust,
+                guard: RefCell::new(ReplayGuard::default()),
+                webcrypto: WebCrypto::default(),
+            }),
         }
+    }
+
+    /// How this verifier's signature checks were answered so far (async methods only).
+    pub fn signature_stats(&self) -> SignatureStats {
+        self.shared.webcrypto.stats()
     }
 
     /// What this verifier trusts.
     pub fn trust_info(&self) -> TrustInfo {
-        match &self.trust {
+        match &self.shared.trust {
             Trust::Store(store) => TrustInfo {
                 kind: "anchors",
                 anchors: store
@@ -285,55 +336,184 @@ impl Verifier {
     ) -> Result<JsonVerdict<ChainReport>, UsageFailure> {
         let (leaf, bag) = leaf_and_bag(chain, extra)?;
         let opts = verify_options(options)?;
-        Ok(JsonVerdict::of(match &self.trust {
-            Trust::Store(store) => verify_chain(store, &leaf, &bag, &opts).map(ChainReport::Chain),
-            Trust::Policy(policy) => policy
-                .verify(&leaf, &bag, &opts)
-                .map(|v| ChainReport::Policy(Box::new(v))),
-        }))
+        Ok(JsonVerdict::of(
+            self.shared.chain_verdict(&leaf, &bag, &opts),
+        ))
     }
 
-    /// The chain verdict, then the device's answer to `token` (the core's
-    /// [`verify_possession`] with anchors; the policy's verdict then [`verify_answer`] with a
-    /// policy). The report is a [`PossessionInfo`].
+    /// The chain verdict, then the device's answer to `token`: the core's
+    /// [`chainproof::verify_possession`] (the chain, then [`verify_answer`]) with anchors or
+    /// with a policy. The report is a [`PossessionInfo`].
     pub fn possession_json(
-        &mut self,
+        &self,
         chain: &[u8],
         options: &Options,
         audience: &str,
         token: &str,
         signature: &str,
     ) -> Result<JsonVerdict<PossessionInfo>, UsageFailure> {
+        let call = PossessionCall::new(chain, options, audience, token, signature)?;
+        let chain = match &call.signature {
+            Ok(_) => self
+                .shared
+                .chain_verdict(&call.leaf, &call.bag, &call.opts)
+                .map(drop),
+            Err(f) => Err(f.clone()),
+        };
+        Ok(self.shared.possession(&call, chain))
+    }
+}
+
+/// A possession check's inputs, decoded before any verification (in the order the CLI
+/// reports their failures).
+struct PossessionCall {
+    leaf: Vec<u8>,
+    bag: Vec<Vec<u8>>,
+    opts: VerifyOptions,
+    audience: String,
+    challenge: Challenge,
+    /// The device's signature, or why its text is not one (reported before the chain).
+    signature: Result<Vec<u8>, Failure>,
+}
+
+impl PossessionCall {
+    fn new(
+        chain: &[u8],
+        options: &Options,
+        audience: &str,
+        token: &str,
+        signature: &str,
+    ) -> Result<Self, UsageFailure> {
         let (leaf, bag) = leaf_and_bag(chain, &[])?;
         let opts = verify_options(options)?;
         let challenge = Challenge::from_token(token.trim())
             .map_err(|e| UsageFailure::input("the challenge token", &e))?;
-        let result = decode_signature_text(signature)
-            .map_err(Failure::new)
-            .and_then(|sig| {
-                let proof = Proof {
-                    audience,
-                    challenge: &challenge,
-                    signature: &sig,
-                    encoding: SignatureEncoding::Auto,
-                };
-                match &self.trust {
-                    Trust::Store(store) => {
-                        verify_possession(store, &leaf, &bag, &opts, &proof, &mut self.guard)
-                            .map(|r| r.signature)
-                    }
-                    Trust::Policy(policy) => policy
-                        .verify(&leaf, &bag, &opts)
-                        .and_then(|_| verify_answer(&leaf, opts.time, &proof, &mut self.guard)),
-                }
-            });
-        Ok(JsonVerdict::of(result.map(|signature| PossessionInfo {
+        Ok(Self {
+            leaf,
+            bag,
+            opts,
+            audience: audience.to_owned(),
+            challenge,
+            signature: decode_signature_text(signature).map_err(Failure::new),
+        })
+    }
+}
+
+impl Shared {
+    /// The core's verdict on a chain with these options (anchors or policy).
+    fn chain_verdict(
+        &self,
+        leaf: &[u8],
+        bag: &[Vec<u8>],
+        opts: &VerifyOptions,
+    ) -> Result<ChainReport, Failure> {
+        match &self.trust {
+            Trust::Store(store) => verify_chain(store, leaf, bag, opts).map(ChainReport::Chain),
+            Trust::Policy(policy) => policy
+                .verify(leaf, bag, opts)
+                .map(|v| ChainReport::Policy(Box::new(v))),
+        }
+    }
+
+    /// The chain verdict in rounds, its signature checks answered by `answerer`.
+    async fn chain_verdict_in_rounds(
+        &self,
+        leaf: &[u8],
+        bag: &[Vec<u8>],
+        opts: &VerifyOptions,
+        answerer: &impl Answer,
+    ) -> Result<Result<ChainReport, Failure>, UsageFailure> {
+        in_rounds(opts, |o| self.chain_verdict(leaf, bag, o), answerer).await
+    }
+
+    /// [`Verifier::verify_json`] with the signature checks answered by `answerer`.
+    async fn verify_in_rounds(
+        &self,
+        chain: &[u8],
+        extra: &[u8],
+        options: &Options,
+        answerer: &impl Answer,
+    ) -> Result<JsonVerdict<ChainReport>, UsageFailure> {
+        let (leaf, bag) = leaf_and_bag(chain, extra)?;
+        let opts = verify_options(options)?;
+        Ok(JsonVerdict::of(
+            self.chain_verdict_in_rounds(&leaf, &bag, &opts, answerer)
+                .await?,
+        ))
+    }
+
+    /// [`Verifier::possession_json`] with the chain's signature checks answered by `answerer`
+    /// (the device's signature over the challenge is checked by the core).
+    async fn possession_in_rounds(
+        &self,
+        call: PossessionCall,
+        answerer: &impl Answer,
+    ) -> Result<JsonVerdict<PossessionInfo>, UsageFailure> {
+        let chain = match &call.signature {
+            Ok(_) => self
+                .chain_verdict_in_rounds(&call.leaf, &call.bag, &call.opts, answerer)
+                .await?
+                .map(drop),
+            Err(f) => Err(f.clone()),
+        };
+        Ok(self.possession(&call, chain))
+    }
+
+    /// After the chain's verdict `chain`: the device's answer, through the replay guard.
+    fn possession(
+        &self,
+        call: &PossessionCall,
+        chain: Result<(), Failure>,
+    ) -> JsonVerdict<PossessionInfo> {
+        let result = chain.and_then(|()| {
+            let signature = call.signature.as_ref().map_err(Clone::clone)?;
+            let proof = Proof {
+                audience: &call.audience,
+                challenge: &call.challenge,
+                signature,
+                encoding: SignatureEncoding::Auto,
+            };
+            verify_answer(
+                &call.leaf,
+                call.opts.time,
+                &proof,
+                &mut self.guard.borrow_mut(),
+            )
+        });
+        let challenge = &call.challenge;
+        JsonVerdict::of(result.map(|signature| PossessionInfo {
             audience: challenge.audience().to_owned(),
             nonce: hex(challenge.nonce()),
             issued_at: challenge.issued_at(),
             expires_at: challenge.expires_at(),
             signature,
-        })))
+        }))
+    }
+}
+
+/// The verdict in rounds answered by the core itself, for native tests of the round logic.
+#[cfg(test)]
+fn verify_with_software(
+    v: &Verifier,
+    chain: &[u8],
+    extra: &[u8],
+    options: &Options,
+) -> Result<JsonVerdict<ChainReport>, UsageFailure> {
+    block_on(
+        v.shared
+            .verify_in_rounds(chain, extra, options, &webcrypto::Software),
+    )
+}
+
+/// Poll a future that never waits (the software answerer) to its end.
+#[cfg(test)]
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(t) = f.as_mut().poll(&mut cx) {
+            return t;
+        }
     }
 }
 
@@ -457,12 +637,28 @@ impl Verifier {
         to_js(&self.verify_json(chain, extra, &options)?)
     }
 
+    /// `verify` with the certificate signature checks done by the browser's WebCrypto
+    /// (`crypto.subtle`, natively) where it can, and by the core elsewhere: a promise of the
+    /// same object `verify` returns. Rejects with `{code, message, hint}` where `verify` throws.
+    #[wasm_bindgen(js_name = verifyAsync)]
+    pub fn verify_async_js(&self, chain: &[u8], extra: &[u8], options: JsValue) -> js_sys::Promise {
+        let shared = Rc::clone(&self.shared);
+        let (chain, extra) = (chain.to_vec(), extra.to_vec());
+        wasm_bindgen_futures::future_to_promise(async move {
+            let options = options_from(options)?;
+            let verdict = shared
+                .verify_in_rounds(&chain, &extra, &options, &shared.webcrypto)
+                .await?;
+            to_js(&verdict)
+        })
+    }
+
     /// Check a device's answer to a challenge: the chain verdict first, then the signature
     /// (base64 or hex; DER or raw r||s for ECDSA) over the token's blob. Returns `{valid,
     /// reason, report, error}`; a challenge is accepted once per verifier.
     #[wasm_bindgen(js_name = verifyPossession)]
     pub fn verify_possession_js(
-        &mut self,
+        &self,
         chain: &[u8],
         options: JsValue,
         audience: &str,
@@ -471,6 +667,34 @@ impl Verifier {
     ) -> Result<JsValue, JsValue> {
         let options = options_from(options)?;
         to_js(&self.possession_json(chain, &options, audience, token, signature)?)
+    }
+
+    /// `verifyPossession` with the chain's signature checks done by WebCrypto where it can (the
+    /// device's signature over the challenge by the core): a promise of the same object.
+    #[wasm_bindgen(js_name = verifyPossessionAsync)]
+    pub fn verify_possession_async_js(
+        &self,
+        chain: &[u8],
+        options: JsValue,
+        audience: String,
+        token: String,
+        signature: String,
+    ) -> js_sys::Promise {
+        let shared = Rc::clone(&self.shared);
+        let chain = chain.to_vec();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let options = options_from(options)?;
+            let call = PossessionCall::new(&chain, &options, &audience, &token, &signature)?;
+            let verdict = shared.possession_in_rounds(call, &shared.webcrypto).await?;
+            to_js(&verdict)
+        })
+    }
+
+    /// How this verifier's certificate signature checks were answered so far by the async
+    /// methods: `{webcrypto, software, keys_imported}` (software: WebCrypto could not do them).
+    #[wasm_bindgen(js_name = signatureStats)]
+    pub fn signature_stats_js(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.signature_stats())
     }
 }
 
