@@ -9,7 +9,6 @@
 //! verification, never by `true`.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chainproof::{ExternalScheme, ExternalSignatures, Failure, SignatureCheck, VerifyOptions};
@@ -88,8 +87,9 @@ pub struct SignatureStats {
 #[derive(Default)]
 pub(crate) struct WebCrypto {
     /// `importKey` promises by (SubjectPublicKeyInfo, scheme): WebCrypto binds the hash to an
-    /// RSA key, so the scheme is part of the key. A rejected import stays rejected.
-    keys: RefCell<HashMap<(Vec<u8>, ExternalScheme), Promise>>,
+    /// RSA key, so the scheme is part of the key. A rejected import stays rejected. A list
+    /// searched in order: at most [`MAX_KEYS`], and smaller in the module than a hash map.
+    keys: RefCell<Vec<(Vec<u8>, ExternalScheme, Promise)>>,
     stats: Cell<SignatureStats>,
 }
 
@@ -107,8 +107,12 @@ impl WebCrypto {
     /// The imported key for `check`, from the cache or a new `importKey`; `None` when
     /// `importKey` threw.
     fn key(&self, subtle: &JsValue, check: &SignatureCheck) -> Option<Promise> {
-        let id = (check.spki.clone(), check.scheme);
-        if let Some(p) = self.keys.borrow().get(&id) {
+        if let Some((.., p)) = self
+            .keys
+            .borrow()
+            .iter()
+            .find(|(spki, scheme, _)| *spki == check.spki && *scheme == check.scheme)
+        {
             return Some(p.clone());
         }
         let promise = call(
@@ -127,7 +131,7 @@ impl WebCrypto {
         if keys.len() >= MAX_KEYS {
             keys.clear();
         }
-        keys.insert(id, promise.clone());
+        keys.push((check.spki.clone(), check.scheme, promise.clone()));
         self.count(|s| s.keys_imported += 1);
         Some(promise)
     }
