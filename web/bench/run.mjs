@@ -18,7 +18,9 @@ const CHAINS = [
   ['P-256 chain', 'p256-three-tier'],
   ['RSA chain', 'rsa4096-ca-rsa2048-device'],
 ];
-/** Row ids `cargo xtask bench-report` looks up for issue 8's targets (benches/README.md). */
+/** Row ids `cargo xtask bench-report` looks up for issue 8's targets (benches/README.md); the
+ * `chainproof` rows are the page's path (`verifyAsync`, WebCrypto), the software-only rows have
+ * no id. */
 const CHAIN_IDS = { 'P-256 chain': 'p256', 'RSA chain': 'rsa' };
 const PEER_IDS = { chainproof: 'chainproof', pkijs: 'pkijs', 'peculiar-x509': 'peculiar-x509' };
 /** The peer every ratio is taken against. */
@@ -111,7 +113,7 @@ async function main() {
             `p25 ${fmt(r.p25_ns)}, p75 ${fmt(r.p75_ns)}; ${r.samples} batches of ${r.batch}`,
             wc ? `${wc} WebCrypto verify calls per op` : null,
             REPEAT.test(r.peer) ? 'a repeat check of the same chain (signature remembered, CA key table), not a full validation'
-              : r.peer === BASE ? 'full validation, nothing kept between operations'
+              : r.peer === BASE ? 'full validation with verifyAsync (signatures by WebCrypto), nothing kept between operations'
                 : `${ratio.toFixed(2)}x chainproof's time`,
           ].filter(Boolean).join('; '),
         });
