@@ -31,6 +31,7 @@ pub enum ErrorCode {
     // Path building
     UnknownIssuer,
     BudgetExceeded,
+    SignatureChecksPending,
     PathTooLong,
     PathLenExceeded,
     // Profile
@@ -104,6 +105,7 @@ impl ErrorCode {
         Self::BadSignature,
         Self::UnknownIssuer,
         Self::BudgetExceeded,
+        Self::SignatureChecksPending,
         Self::PathTooLong,
         Self::PathLenExceeded,
         Self::Expired,
@@ -171,6 +173,7 @@ impl ErrorCode {
             Self::BadSignature => "bad-signature",
             Self::UnknownIssuer => "unknown-issuer",
             Self::BudgetExceeded => "budget-exceeded",
+            Self::SignatureChecksPending => "signature-checks-pending",
             Self::PathTooLong => "path-too-long",
             Self::PathLenExceeded => "path-len-exceeded",
             Self::Expired => "expired",
@@ -252,6 +255,9 @@ impl ErrorCode {
             Self::BadSignature => "a signature does not verify with the issuer's key",
             Self::UnknownIssuer => "no path from the certificate to a trusted anchor",
             Self::BudgetExceeded => "path building gave up after its work budget",
+            Self::SignatureChecksPending => {
+                "a verification round with signature checks still to be answered by an outside verifier"
+            }
             Self::PathTooLong => "the chain is longer than the allowed maximum depth",
             Self::PathLenExceeded => "a CA's pathLenConstraint is exceeded",
             Self::Expired => "a certificate's notAfter is before the validation time",
@@ -385,6 +391,9 @@ pub enum Error {
     },
     /// Work budget exhausted.
     BudgetExceeded { what: &'static str, limit: usize },
+    /// A round of verification with outside signature checks ([`crate::ExternalSignatures`])
+    /// still unanswered: never a verdict.
+    SignatureChecksPending { pending: usize },
     /// Chain longer than allowed.
     PathTooLong { max_intermediates: usize },
     /// pathLenConstraint violated.
@@ -546,6 +555,7 @@ impl Error {
             Self::BadSignature => ErrorCode::BadSignature,
             Self::UnknownIssuer { .. } => ErrorCode::UnknownIssuer,
             Self::BudgetExceeded { .. } => ErrorCode::BudgetExceeded,
+            Self::SignatureChecksPending { .. } => ErrorCode::SignatureChecksPending,
             Self::PathTooLong { .. } => ErrorCode::PathTooLong,
             Self::PathLenExceeded { .. } => ErrorCode::PathLenExceeded,
             Self::Expired { .. } => ErrorCode::Expired,
@@ -619,6 +629,7 @@ impl Error {
             Self::BudgetExceeded { what, .. } if what.contains("name-constraint") => "A CA's name constraints times the certificate's names need too many comparisons; such a chain is built to exhaust validators. Ask the CA operator for a certificate with fewer names or constraints.".into(),
             Self::BudgetExceeded { what, .. } if what.contains("validator component") => "The validation needed more CPU or memory than the host allows it; the chain is oversized or built to exhaust validators. Send only the device's own chain; if that chain is genuine, raise the validator's limits.".into(),
             Self::BudgetExceeded { .. } => "The bag of intermediates is pathological (too many candidates or loops); send only the device's own chain.".into(),
+            Self::SignatureChecksPending { .. } => "This is not a verdict: answer the pending checks (ExternalSignatures::take_pending, then answer) and verify again. A host that shows it has a bug.".into(),
             Self::PathTooLong { .. } => "The chain has more intermediates than allowed; raise --max-depth if the hierarchy really is this deep.".into(),
             Self::PathLenExceeded { .. } => "A CA issued sub-CAs deeper than its pathLenConstraint allows; the hierarchy must be re-issued.".into(),
             Self::Expired { .. } => "The certificate has expired: renew it (or check the device's or this computer's clock).".into(),
@@ -737,6 +748,10 @@ impl fmt::Display for Error {
             Self::BudgetExceeded { what, limit } => {
                 write!(f, "path building stopped after {limit} {what}")
             }
+            Self::SignatureChecksPending { pending } => write!(
+                f,
+                "the verification is not finished: {pending} signature check(s) handed to an outside verifier have no answer yet"
+            ),
             Self::PathTooLong { max_intermediates } => write!(
                 f,
                 "the chain needs more than {max_intermediates} intermediate(s)"

@@ -152,7 +152,19 @@ pub fn verify_parsed(
         cert: leaf,
         anchor: false,
     }];
-    match search.extend(&mut path) {
+    let outcome = search.extend(&mut path);
+    // A round with outside checks still unanswered is never a verdict: say so instead of
+    // building a report or a failure that would be thrown away (and could be mistaken for one).
+    if let Some(pending) = opts.external.as_deref().map(ExternalSignatures::pending)
+        && pending > 0
+    {
+        return Err(Failure::at(
+            Error::SignatureChecksPending { pending },
+            0,
+            leaf.subject().to_owned(),
+        ));
+    }
+    match outcome {
         Ok(Some(found)) => Ok(search.report(found, device_id)),
         Ok(None) => Err(search.failure(leaf)),
         Err(budget) => {

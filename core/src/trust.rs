@@ -293,7 +293,8 @@ impl TrustStore {
 ///    [`ExternalSignatures::answer`], and verify again.
 ///
 /// A check without an answer passes provisionally, so that one round asks for a whole path's
-/// checks at once; a verdict is final only from a round that needed no new answer, and such a
+/// checks at once; such a round ends in a `signature-checks-pending` failure, never in a
+/// report. A verdict is final only from a round that needed no new answer, and such a
 /// round saw exactly the answers the core's own verification gives if the outside verifier
 /// agrees with it (the browser tests compare them). The path builder's signature budget bounds
 /// the checks of a round, and every round but the last answers at least one more, so the rounds
@@ -357,6 +358,12 @@ impl ExternalSignatures {
     pub fn answer(&self, check: SignatureCheck, valid: bool) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.answers.insert(check, valid);
+    }
+
+    /// How many checks are waiting for an answer.
+    pub fn pending(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.pending.len()
     }
 
     /// How many checks have an answer.

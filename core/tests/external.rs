@@ -35,6 +35,9 @@ fn verify_in_rounds(
         if external.is_complete() {
             return (verdict, round);
         }
+        // An unfinished round is never a verdict, and says so.
+        let code = verdict.as_ref().err().map(|f| f.code().as_str());
+        assert_eq!(code, Some("signature-checks-pending"), "round {round}");
         let pending = external.take_pending();
         assert!(!pending.is_empty(), "an incomplete round asked for nothing");
         for check in pending {
