@@ -241,7 +241,7 @@ impl SignatureAlgorithm {
         match self {
             SignatureAlgorithm::Ecdsa(h) => format!("ecdsa-with-{}", h.name()),
             SignatureAlgorithm::RsaPkcs1(h) => {
-                format!("{}WithRSAEncryption", h.name().to_lowercase())
+                format!("{}WithRSAEncryption", h.name().to_ascii_lowercase())
             }
             SignatureAlgorithm::RsaPss(h) => format!("rsassa-pss-{}", h.name()),
             SignatureAlgorithm::Ed25519 => "Ed25519".into(),
