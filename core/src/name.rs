@@ -3,6 +3,7 @@
 
 use core::fmt;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use const_oid::ObjectIdentifier as Oid;
 use der::Encode;
@@ -99,7 +100,7 @@ fn push_atv(out: &mut String, atv: &AttributeTypeAndValue) {
         _ => None,
     };
     if let (Some(key), Some(text)) = (shortest_oid_name(atv.oid), text) {
-        out.push_str(&key.to_ascii_uppercase());
+        out.extend(key.chars().map(|c| c.to_ascii_uppercase()));
         out.push('=');
         let mut chars = text.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
@@ -128,11 +129,57 @@ fn push_atv(out: &mut String, atv: &AttributeTypeAndValue) {
 
 /// The shortest of the database's names for an OID, the first of equally short ones (the
 /// choice x509-cert makes, e.g. `CN` for commonName).
+///
+/// The database is a list searched from end to end (a few µs per look-up, and every
+/// certificate's subject and issuer need several), so the answers for the attribute types
+/// that real names use ([`COMMON_ATTRIBUTES`]) are remembered after their first look-up.
 fn shortest_oid_name(oid: Oid) -> Option<&'static str> {
+    static REMEMBERED: [OnceLock<Option<&'static str>>; COMMON_ATTRIBUTES.len()] =
+        [const { OnceLock::new() }; COMMON_ATTRIBUTES.len()];
+    match COMMON_ATTRIBUTES.iter().position(|c| *c == oid) {
+        Some(i) => *REMEMBERED
+            .get(i)
+            .map_or(&None, |slot| slot.get_or_init(|| search_oid_name(oid))),
+        None => search_oid_name(oid),
+    }
+}
+
+fn search_oid_name(oid: Oid) -> Option<&'static str> {
     const_oid::db::DB
         .find_names_for_oid(oid)
         .reduce(|best, name| if name.len() < best.len() { name } else { best })
 }
+
+/// Attribute types whose database names [`shortest_oid_name`] remembers: those of X.520 and
+/// RFC 4519 that device, CA and web certificates use, plus PKCS#9 emailAddress and the EV
+/// jurisdiction types (some have no name in the database: that answer, the costliest to
+/// find, is remembered too). Any other type is looked up every time, with the same answer.
+const COMMON_ATTRIBUTES: [Oid; 24] = [
+    Oid::new_unwrap("2.5.4.3"),                    // commonName
+    Oid::new_unwrap("2.5.4.4"),                    // surname
+    Oid::new_unwrap("2.5.4.5"),                    // serialNumber
+    Oid::new_unwrap("2.5.4.6"),                    // countryName
+    Oid::new_unwrap("2.5.4.7"),                    // localityName
+    Oid::new_unwrap("2.5.4.8"),                    // stateOrProvinceName
+    Oid::new_unwrap("2.5.4.9"),                    // streetAddress
+    Oid::new_unwrap("2.5.4.10"),                   // organizationName
+    Oid::new_unwrap("2.5.4.11"),                   // organizationalUnitName
+    Oid::new_unwrap("2.5.4.12"),                   // title
+    Oid::new_unwrap("2.5.4.15"),                   // businessCategory
+    Oid::new_unwrap("2.5.4.17"),                   // postalCode
+    Oid::new_unwrap("2.5.4.42"),                   // givenName
+    Oid::new_unwrap("2.5.4.43"),                   // initials
+    Oid::new_unwrap("2.5.4.44"),                   // generationQualifier
+    Oid::new_unwrap("2.5.4.46"),                   // dnQualifier
+    Oid::new_unwrap("2.5.4.65"),                   // pseudonym
+    Oid::new_unwrap("2.5.4.97"),                   // organizationIdentifier
+    Oid::new_unwrap("0.9.2342.19200300.100.1.1"),  // userId
+    Oid::new_unwrap("0.9.2342.19200300.100.1.25"), // domainComponent
+    EMAIL_ADDRESS,
+    Oid::new_unwrap("1.3.6.1.4.1.311.60.2.1.1"), // jurisdictionLocalityName
+    Oid::new_unwrap("1.3.6.1.4.1.311.60.2.1.2"), // jurisdictionStateOrProvinceName
+    Oid::new_unwrap("1.3.6.1.4.1.311.60.2.1.3"), // jurisdictionCountryName
+];
 
 /// Render a GeneralName for messages.
 pub fn describe(name: &GeneralName) -> String {
@@ -720,6 +767,19 @@ mod tests {
             let name = <Name as der::Decode>::from_der(&der).unwrap();
             assert_eq!(dn_text(&name), name.to_string());
         }
+    }
+
+    /// The remembered attribute-type names are the database's own answers, first time and
+    /// after.
+    #[test]
+    fn remembered_attribute_names_are_the_database_answers() {
+        for _ in 0..2 {
+            for oid in COMMON_ATTRIBUTES {
+                assert_eq!(shortest_oid_name(oid), search_oid_name(oid), "{oid}");
+            }
+        }
+        let private = Oid::new_unwrap("1.3.6.1.4.1.99999.1");
+        assert_eq!(shortest_oid_name(private), None);
     }
 
     #[test]
