@@ -2,6 +2,8 @@
 //! the profile checks need (raw TBS bytes, name bytes, decoded key, decoded extensions,
 //! thumbprints). Decoding is strict DER through `x509-cert`; nothing is parsed by hand.
 
+use std::sync::OnceLock;
+
 use const_oid::ObjectIdentifier as Oid;
 use der::{Decode, Encode, Reader, SliceReader};
 use sha1::Sha1;
@@ -103,6 +105,7 @@ pub struct Cert {
     sig_alg: Result<SignatureAlgorithm, Error>,
     sha256: [u8; 32],
     sha1: [u8; 20],
+    summary: OnceLock<CertSummary>,
 }
 
 impl Cert {
@@ -151,6 +154,7 @@ impl Cert {
             ext,
             key,
             sig_alg,
+            summary: OnceLock::new(),
         })
     }
 
@@ -327,12 +331,21 @@ impl Cert {
 
     /// A summary for reports; `trust_anchor` marks the path's anchor.
     pub fn summary(&self, depth: usize, trust_anchor: bool) -> CertSummary {
+        // Built once per decoded certificate: anchors and remembered intermediates appear in
+        // every report, and their thumbprints need not be written out again each time.
+        let mut summary = self.summary.get_or_init(|| self.make_summary()).clone();
+        summary.depth = depth;
+        summary.trust_anchor = trust_anchor;
+        summary
+    }
+
+    fn make_summary(&self) -> CertSummary {
         let (key_type, key_bits) = match &self.key {
             Ok(k) => (k.kind().to_string(), k.bits()),
             Err(e) => (format!("unsupported ({e})"), 0),
         };
         CertSummary {
-            depth,
+            depth: 0,
             subject: self.subject.clone(),
             issuer: self.issuer.clone(),
             serial: hex_upper(self.serial()),
@@ -354,19 +367,23 @@ impl Cert {
                 .and_then(|(a, _)| a.key_identifier.as_ref())
                 .map(|k| hex_upper(k.as_bytes())),
             is_ca: self.is_ca(),
-            trust_anchor,
+            trust_anchor: false,
         }
     }
 }
 
 /// Upper-case hex without separators, as cloud consoles show thumbprints.
 pub fn hex_upper(bytes: &[u8]) -> String {
-    use core::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
+    // By hand rather than `write!("{b:02X}")`: the formatter was most of a report's cost once
+    // signatures are remembered (every summary holds two thumbprints).
+    let digit = |n: u8| if n < 10 { b'0' + n } else { b'A' + (n - 10) };
+    let mut s = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02X}");
+        s.push(digit(b >> 4));
+        s.push(digit(b & 0x0f));
     }
-    s
+    // Only ASCII digits and letters were written, so this never fails.
+    String::from_utf8(s).unwrap_or_default()
 }
 
 /// The exact first element (TBSCertificate / TBSCertList) of a signed SEQUENCE, as encoded.
@@ -504,4 +521,17 @@ fn decode_extensions(exts: &[x509_cert::ext::Extension]) -> Extensions {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex_upper;
+
+    #[test]
+    fn hex_upper_is_the_formatter_text() {
+        let all: Vec<u8> = (0..=255).collect();
+        let formatted: String = all.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(hex_upper(&all), formatted);
+        assert_eq!(hex_upper(&[]), "");
+    }
 }
