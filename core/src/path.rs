@@ -97,12 +97,12 @@ pub fn verify_chain<B: AsRef<[u8]>>(
     // Undecodable intermediates cannot be issuers; they are skipped, like unrelated ones.
     let mut bag: Vec<Arc<Cert>> = Vec::new();
     for der in intermediates {
-        if let Ok(c) = Cert::from_der(der.as_ref())
+        if let Ok(c) = store.decode_intermediate(der.as_ref())
             && !store.is_anchor(&c)
             && c.sha256() != leaf.sha256()
             && !bag.iter().any(|b| b.sha256() == c.sha256())
         {
-            bag.push(Arc::new(c));
+            bag.push(c);
         }
     }
     verify_parsed(store, &leaf, &bag, opts)

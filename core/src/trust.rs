@@ -1,6 +1,6 @@
 //! The trust store: anchors and CRLs, decoded once and shared by every verification.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::Digest;
@@ -39,19 +39,26 @@ pub const VERIFIED_SIGNATURES_CAPACITY: usize = 8192;
 /// P-256, 340 KB for P-384): a fleet has a handful of anchors and manufacturing CAs.
 pub const KEY_TABLES_CAPACITY: usize = 16;
 
+/// Decoded intermediates remembered by their exact bytes, at most this many (the oldest is
+/// forgotten first; a few KB each): a gateway's devices present a handful of distinct
+/// intermediates, so each is decoded once rather than on every connection.
+pub const DECODED_INTERMEDIATES_CAPACITY: usize = 32;
+
 /// Verifications a key performs before it gets a table: a table costs about as much as ten
 /// verifications, so one-off keys (device keys, a single check in a browser) never pay it.
 pub const KEY_TABLE_AFTER_USES: u32 = 2;
 
 /// What a [`TrustStore`] remembers between verifications: verified issuer-to-subject
-/// signatures, and tables for CA keys that verify many signatures. Verdicts never depend on
-/// it: a hit stands for a verification of the very same bytes that succeeded, and the path
-/// builder counts a cached signature against its budget as if it had checked it.
+/// signatures, tables for CA keys that verify many signatures, and decoded intermediates.
+/// Verdicts never depend on it: a hit stands for a verification of the very same bytes that
+/// succeeded, the path builder counts a cached signature against its budget as if it had
+/// checked it, and decoding depends on nothing but the bytes.
 #[derive(Debug)]
 pub struct VerifyCache {
     enabled: bool,
     verified: Mutex<HashSet<([u8; 32], [u8; 32])>>,
     keys: Mutex<HashMap<[u8; 32], KeyUse>>,
+    decoded: Mutex<VecDeque<Arc<Cert>>>,
 }
 
 #[derive(Debug)]
@@ -66,6 +73,7 @@ impl Default for VerifyCache {
             enabled: true,
             verified: Mutex::new(HashSet::new()),
             keys: Mutex::new(HashMap::new()),
+            decoded: Mutex::new(VecDeque::new()),
         }
     }
 }
@@ -242,6 +250,40 @@ impl TrustStore {
     /// The verification memory, for its statistics.
     pub fn cache(&self) -> &VerifyCache {
         &self.cache
+    }
+
+    /// Decode a presented intermediate, or take the decoding of the very same bytes from the
+    /// verification memory ([`DECODED_INTERMEDIATES_CAPACITY`]) when it is on. Bytes that are
+    /// not a certificate are not remembered.
+    pub(crate) fn decode_intermediate(&self, der: &[u8]) -> Result<Arc<Cert>, Error> {
+        if !self.cache.enabled {
+            return Cert::from_der(der).map(Arc::new);
+        }
+        // Compared by bytes, not by a hash of them: a memcmp that stops at the first
+        // difference (the serial number, for a sibling) is cheaper than hashing, in wasm most.
+        let seen = |list: &VecDeque<Arc<Cert>>| list.iter().find(|c| c.der() == der).cloned();
+        if let Some(c) = seen(
+            &self
+                .cache
+                .decoded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        ) {
+            return Ok(c);
+        }
+        let cert = Arc::new(Cert::from_der(der)?);
+        let mut list = self
+            .cache
+            .decoded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen(&list).is_none() {
+            if list.len() >= DECODED_INTERMEDIATES_CAPACITY {
+                list.pop_front();
+            }
+            list.push_back(cert.clone());
+        }
+        Ok(cert)
     }
 
     /// Check that `issuer`'s key (`key`, already decoded from it) signed `subject`, remembering
