@@ -60,61 +60,64 @@ pub fn from_options(o: wit::VerifyOptions) -> Result<VerifyOptions, Error> {
     Ok(opts)
 }
 
+// Answers are taken by value: their strings move into the WIT values instead of being
+// copied once more before the bindings copy them out of the component.
+
 /// `CertSummary` to WIT.
-pub fn summary(c: &CertSummary) -> wit::CertSummary {
+pub fn summary(c: CertSummary) -> wit::CertSummary {
     wit::CertSummary {
         depth: u32_of(c.depth),
-        subject: c.subject.clone(),
-        issuer: c.issuer.clone(),
-        serial: c.serial.clone(),
+        subject: c.subject,
+        issuer: c.issuer,
+        serial: c.serial,
         not_before: c.not_before,
         not_after: c.not_after,
-        key_type: c.key_type.clone(),
+        key_type: c.key_type,
         key_bits: c.key_bits,
-        signature_algorithm: c.signature_algorithm.clone(),
-        sha1: c.sha1.clone(),
-        sha256: c.sha256.clone(),
-        subject_key_id: c.subject_key_id.clone(),
-        authority_key_id: c.authority_key_id.clone(),
+        signature_algorithm: c.signature_algorithm,
+        sha1: c.sha1,
+        sha256: c.sha256,
+        subject_key_id: c.subject_key_id,
+        authority_key_id: c.authority_key_id,
         is_ca: c.is_ca,
         trust_anchor: c.trust_anchor,
     }
 }
 
-fn warnings(ws: &[Warning]) -> Vec<wit::Warning> {
-    ws.iter()
+fn warnings(ws: Vec<Warning>) -> Vec<wit::Warning> {
+    ws.into_iter()
         .map(|w| wit::Warning {
             code: w.code.to_owned(),
-            message: w.message.clone(),
+            message: w.message,
         })
         .collect()
 }
 
 /// `Report` to WIT.
-pub fn report(r: &Report) -> wit::Report {
+pub fn report(r: Report) -> wit::Report {
     wit::Report {
-        device_id: r.device_id.clone(),
-        chain: r.chain.iter().map(summary).collect(),
+        device_id: r.device_id,
+        chain: r.chain.into_iter().map(summary).collect(),
         validated_at: r.validated_at,
         seconds_to_expiry: r.seconds_to_expiry,
         renewal_due: r.renewal_due,
-        warnings: warnings(&r.warnings),
+        warnings: warnings(r.warnings),
         paths_tried: u32_of(r.paths_tried),
         signatures_checked: u32_of(r.signatures_checked),
     }
 }
 
 /// A fleet `Verdict` to WIT.
-pub fn admission(v: &Verdict) -> wit::Admission {
+pub fn admission(v: Verdict) -> wit::Admission {
     wit::Admission {
-        report: report(&v.report),
-        enrollment: match &v.enrollment {
-            Enrollment::Group(id) => wit::Enrollment::Group(id.clone()),
-            Enrollment::Device(id) => wit::Enrollment::Device(id.clone()),
+        report: report(v.report),
+        enrollment: match v.enrollment {
+            Enrollment::Group(id) => wit::Enrollment::Group(id),
+            Enrollment::Device(id) => wit::Enrollment::Device(id),
         },
-        tags: v.tags.clone(),
-        route: v.route.clone(),
-        warnings: warnings(&v.warnings),
+        tags: v.tags,
+        route: v.route,
+        warnings: warnings(v.warnings),
     }
 }
 
@@ -148,11 +151,11 @@ pub fn to_encoding(e: wit::SignatureEncoding) -> SignatureEncoding {
 }
 
 /// `PossessionReport` to WIT.
-pub fn possession(r: &PossessionReport) -> wit::PossessionReport {
+pub fn possession(r: PossessionReport) -> wit::PossessionReport {
     wit::PossessionReport {
-        chain: report(&r.chain),
-        audience: r.audience.clone(),
-        nonce: r.nonce.clone(),
+        chain: report(r.chain),
+        audience: r.audience,
+        nonce: r.nonce,
         issued_at: r.issued_at,
         expires_at: r.expires_at,
         signature: match r.signature {

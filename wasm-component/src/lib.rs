@@ -113,11 +113,11 @@ impl GuestTrustStore for StoreResource {
         let opts = from_options(options).map_err(|e| failure(&Failure::new(e)))?;
         match &*self.0.borrow() {
             Trust::Anchors(store) => chainproof::verify_chain(store, &leaf, &intermediates, &opts)
-                .map(|r| wit::Verdict::Chain(report(&r)))
+                .map(|r| wit::Verdict::Chain(report(r)))
                 .map_err(|f| failure(&f)),
             Trust::Policy(policy) => policy
                 .verify(&leaf, &intermediates, &opts)
-                .map(|v| wit::Verdict::Admitted(convert::admission(&v)))
+                .map(|v| wit::Verdict::Admitted(convert::admission(v)))
                 .map_err(|f| failure(&f)),
         }
     }
@@ -149,7 +149,7 @@ impl GuestTrustStore for StoreResource {
         let guard = guard.get::<GuardResource>();
         let mut guard = guard.0.borrow_mut();
         chainproof::verify_possession(store, &leaf, &intermediates, &opts, &core_proof, &mut guard)
-            .map(|r| convert::possession(&r))
+            .map(convert::possession)
             .map_err(|f| failure(&f))
     }
 }
@@ -211,8 +211,8 @@ impl Guest for Component {
     ) -> Result<wit::VerificationReport, wit::Failure> {
         chainproof::verify_verification_certificate(&ca, &code, &cert, UnixTime(time))
             .map(|r| wit::VerificationReport {
-                ca: summary(&r.ca),
-                verification_certificate: summary(&r.verification_certificate),
+                ca: summary(r.ca),
+                verification_certificate: summary(r.verification_certificate),
                 code: r.code,
                 verified_at: r.verified_at,
             })
@@ -225,7 +225,7 @@ impl Guest for Component {
             .enumerate()
             .map(|(depth, der)| {
                 chainproof::cert::Cert::from_der(der)
-                    .map(|c| summary(&c.summary(depth, false)))
+                    .map(|c| summary(c.summary(depth, false)))
                     .map_err(|e| failure(&Failure::at(e, depth, "a certificate in the input")))
             })
             .collect()
