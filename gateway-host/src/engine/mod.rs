@@ -84,6 +84,11 @@ pub const MAX_INSTANCES: u32 = 64;
 /// Largest memory limit a [`Limits`] may ask for (the pooling allocator's slot size).
 pub const MAX_MEMORY_BYTES: usize = 256 << 20;
 
+/// Bytes of each pooled linear memory and table kept resident (reset with memset rather than
+/// returned to the OS) when an instance is dropped. 128 KiB covers what instantiation touches;
+/// more would make every reset a larger memset (and stay resident in every pooled slot).
+const KEEP_RESIDENT_BYTES: usize = 128 << 10;
+
 /// Core wasm instances and memories in one instance of the component (its main module and
 /// the small shims `wasm-component-ld` adds); the pool is sized with this.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
@@ -181,6 +186,11 @@ impl Runtime {
             .max_memories_per_component(CORE_INSTANCES_PER_COMPONENT)
             .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT)
             .max_memory_size(MAX_MEMORY_BYTES);
+        // A freed slot's first pages are zeroed with memset instead of madvise: the next
+        // instance touches them at once (stack top, data), so this saves the system call and
+        // the page faults that follow it (instantiation ~16 -> ~14 µs here).
+        pool.linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES);
         let mut config = Config::new();
         config
             .consume_fuel(true)
