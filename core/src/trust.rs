@@ -150,6 +150,14 @@ impl VerifyCache {
             .sum()
     }
 
+    /// Decoded intermediates remembered now.
+    pub fn decoded_len(&self) -> usize {
+        self.decoded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// Verified signatures remembered now.
     pub fn verified_len(&self) -> usize {
         self.verified

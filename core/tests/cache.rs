@@ -73,3 +73,37 @@ fn without_the_cache_nothing_is_remembered_and_verdicts_are_the_same() {
     assert_eq!(s.cache().verified_len(), 0);
     assert_eq!(s.cache().table_bytes(), 0);
 }
+
+#[test]
+fn decoded_intermediates_are_remembered_bounded_and_give_the_same_report() {
+    use chainproof::trust::DECODED_INTERMEDIATES_CAPACITY;
+    let f = fixture("p256-three-tier");
+    let bag: Vec<Vec<u8>> = f.intermediates.iter().map(|c| c.der.clone()).collect();
+    let opts = VerifyOptions::new(UnixTime(f.validation_time));
+    let warm = store(&f, true);
+    let cold = store(&f, false);
+    let expected = verify_chain(&cold, &f.leaf.der, &bag, &opts).expect("valid");
+    for _ in 0..3 {
+        let report = verify_chain(&warm, &f.leaf.der, &bag, &opts).expect("valid");
+        assert_eq!(
+            report.chain, expected.chain,
+            "same summaries from a remembered decoding"
+        );
+    }
+    assert_eq!(warm.cache().decoded_len(), bag.len());
+    assert_eq!(cold.cache().decoded_len(), 0, "off remembers nothing");
+    // Many distinct certificates in bags: the memory stays bounded.
+    let others: Vec<Vec<u8>> = chainproof_testkit::iot_fixtures(NOW)
+        .iter()
+        .flat_map(|g| g.anchors.iter().chain(&g.intermediates).chain([&g.leaf]))
+        .map(|c| c.der.clone())
+        .collect();
+    for der in &others {
+        let _ = verify_chain(&warm, &f.leaf.der, &[der], &opts);
+    }
+    assert!(warm.cache().decoded_len() <= DECODED_INTERMEDIATES_CAPACITY);
+    assert_eq!(
+        verify_chain(&warm, &f.leaf.der, &bag, &opts).map(|r| r.chain),
+        Ok(expected.chain)
+    );
+}
