@@ -1,6 +1,6 @@
-//! `cargo xtask bench-report`: run the criterion benchmarks with short settings, read their
-//! medians, add the results other benchmarks left in `target/bench-results/*.json` (the
-//! browser's and the gateway's), and write `benches/REPORT.md`: one table per group with each
+//! `cargo xtask bench-report`: run the criterion benchmarks with short settings and the browser
+//! benchmark, read their medians, add the results other benchmarks left in
+//! `target/bench-results/*.json` (the gateway's, from `cargo xtask bench-gateway`), and write `benches/REPORT.md`: one table per group with each
 //! peer's median and the ratios within the same run, issue 8's targets met or not as computed
 //! from those figures, and the machine, versions and date (issue 8).
 //!
@@ -129,7 +129,13 @@ pub fn bench_report(args: &[String]) -> Result<(), String> {
         let _ = fs::create_dir_all(root().join("target/criterion"));
         fs::write(&stamp, run_facts()).map_err(|e| format!("{}: {e}", stamp.display()))?;
         let start = fs::metadata(&stamp).and_then(|m| m.modified()).ok();
-        (start, run_criterion()?)
+        let notes = run_criterion()?;
+        // The browser benchmark fits in about a minute: the module as the page ships it, then
+        // chainproof against PKI.js and @peculiar/x509 in Chromium (target/bench-results/
+        // browser.json). The gateway's takes longer: `cargo xtask bench-gateway`.
+        super::build_web()?;
+        run_browser_bench()?;
+        (start, notes)
     } else {
         let last_run = fs::metadata(&stamp).and_then(|m| m.modified()).ok();
         (last_run, Vec::new())
@@ -717,7 +723,7 @@ fn targets(r: &Results) -> Vec<Target> {
             what: "Instantiation from InstancePre under 5% of one verification (cold P-256 chain)",
             bound: Bound::Below,
             limit: 0.05,
-            unit: "",
+            unit: "%",
             measured: ratio_of(r, with_pre, ("chain P-256", COMPONENT)),
             how: "instantiation with InstancePre ÷ chain P-256 in the component, cold".into(),
             why: "docs/component.md § Size and speed: instantiation",
@@ -726,7 +732,7 @@ fn targets(r: &Results) -> Vec<Target> {
             what: "Instantiation from InstancePre under 5% of one verification (steady state)",
             bound: Bound::Below,
             limit: 0.05,
-            unit: "",
+            unit: "%",
             measured: ratio_of(r, with_pre, ("steady state", COMPONENT_WARM)),
             how: "instantiation with InstancePre ÷ the component's time per device, steady state"
                 .into(),
@@ -795,8 +801,22 @@ fn figure(v: f64, unit: &str) -> String {
     match unit {
         " ns" => time(v),
         " bytes" => format!("{v:.0} bytes"),
-        _ if v < 0.1 => format!("{:.1}%", v * 100.0),
+        "%" => format!("{:.1}%", v * 100.0),
         u => format!("{v:.2}{u}"),
+    }
+}
+
+/// `node web/bench/run.mjs`: the browser benchmark (docs/web.md, Benchmark).
+fn run_browser_bench() -> Result<(), String> {
+    let status = Command::new("node")
+        .arg("web/bench/run.mjs")
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run node web/bench/run.mjs: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("node web/bench/run.mjs failed ({status})"))
     }
 }
 

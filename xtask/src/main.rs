@@ -7,8 +7,8 @@
 //!   wasm32-wasip2), then every test suite.
 //! - `demo`: `setup`, then the main job on embedded defaults.
 //! - `bench-gateway`: the gateway against mosquitto under `chainproof loadtest` (issues 6, 8).
-//! - `bench-report`: the criterion benches with short settings, plus the browser and gateway
-//!   results on disk, into `benches/REPORT.md` with ratios and issue 8's targets.
+//! - `bench-report`: the criterion benches with short settings and the browser benchmark, plus
+//!   the gateway's results on disk, into `benches/REPORT.md` with ratios and issue 8's targets.
 //!
 //! Plain `std::process::Command`; serde_json (for the benchmark reports) is the only
 //! dependency, so it builds in seconds.
