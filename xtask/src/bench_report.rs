@@ -134,7 +134,7 @@ pub fn bench_report(args: &[String]) -> Result<(), String> {
         // chainproof against PKI.js and @peculiar/x509 in Chromium (target/bench-results/
         // browser.json). The gateway's takes longer: `cargo xtask bench-gateway`.
         super::build_web()?;
-        run_browser_bench()?;
+        super::run(Command::new("node").arg("web/bench/run.mjs"))?;
         (start, notes)
     } else {
         let last_run = fs::metadata(&stamp).and_then(|m| m.modified()).ok();
@@ -803,20 +803,6 @@ fn figure(v: f64, unit: &str) -> String {
         " bytes" => format!("{v:.0} bytes"),
         "%" => format!("{:.1}%", v * 100.0),
         u => format!("{v:.2}{u}"),
-    }
-}
-
-/// `node web/bench/run.mjs`: the browser benchmark (docs/web.md, Benchmark).
-fn run_browser_bench() -> Result<(), String> {
-    let status = Command::new("node")
-        .arg("web/bench/run.mjs")
-        .current_dir(root())
-        .status()
-        .map_err(|e| format!("cannot run node web/bench/run.mjs: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("node web/bench/run.mjs failed ({status})"))
     }
 }
 
