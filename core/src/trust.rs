@@ -358,7 +358,6 @@ pub struct ExternalSignatures {
 struct ExternalState {
     answers: HashMap<SignatureCheck, bool>,
     pending: Vec<SignatureCheck>,
-    asked_this_round: bool,
 }
 
 impl std::fmt::Debug for ExternalSignatures {
@@ -383,7 +382,6 @@ impl ExternalSignatures {
         if let Some(answer) = state.answers.get(&check) {
             return Some(*answer);
         }
-        state.asked_this_round = true;
         if !state.pending.contains(&check) {
             state.pending.push(check);
         }
@@ -394,13 +392,12 @@ impl ExternalSignatures {
     /// is final. Reset by [`ExternalSignatures::take_pending`].
     pub fn is_complete(&self) -> bool {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        !state.asked_this_round && state.pending.is_empty()
+        state.pending.is_empty()
     }
 
     /// The checks still without an answer (each once), to run before the next round.
     pub fn take_pending(&self) -> Vec<SignatureCheck> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.asked_this_round = false;
         std::mem::take(&mut state.pending)
     }
 
@@ -414,11 +411,5 @@ impl ExternalSignatures {
     pub fn pending(&self) -> usize {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.pending.len()
-    }
-
-    /// How many checks have an answer.
-    pub fn answered(&self) -> usize {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.answers.len()
     }
 }

@@ -190,8 +190,6 @@ fn run_all(cases: &[Testcase]) -> Vec<CaseResult> {
 // ---------------------------------------------------------------------------------------------
 // Judging and reporting.
 
-/// The first `::` component, except that BetterTLS is split into its two suites.
-
 #[derive(Default, Clone, Copy)]
 struct Tally {
     total: usize,
