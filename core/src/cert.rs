@@ -386,6 +386,23 @@ pub fn hex_upper(bytes: &[u8]) -> String {
     String::from_utf8(s).unwrap_or_default()
 }
 
+/// Whether `hex` is `bytes` in hex, either case (what [`hex_upper`] writes), without building
+/// the text.
+pub(crate) fn hex_upper_eq(bytes: &[u8], hex: &str) -> bool {
+    let value = |c: u8| char::from(c).to_digit(16);
+    hex.len() == bytes.len() * 2
+        && hex
+            .as_bytes()
+            .chunks_exact(2)
+            .zip(bytes)
+            .all(|(pair, b)| match pair {
+                [hi, lo] => value(*hi)
+                    .zip(value(*lo))
+                    .is_some_and(|(h, l)| h * 16 + l == u32::from(*b)),
+                _ => false,
+            })
+}
+
 /// The exact first element (TBSCertificate / TBSCertList) of a signed SEQUENCE, as encoded.
 pub(crate) fn raw_tbs(der: &[u8]) -> der::Result<&[u8]> {
     let mut r = SliceReader::new(der)?;
@@ -525,7 +542,7 @@ fn decode_extensions(exts: &[x509_cert::ext::Extension]) -> Extensions {
 
 #[cfg(test)]
 mod tests {
-    use super::hex_upper;
+    use super::{hex_upper, hex_upper_eq};
 
     #[test]
     fn hex_upper_is_the_formatter_text() {
@@ -533,5 +550,21 @@ mod tests {
         let formatted: String = all.iter().map(|b| format!("{b:02X}")).collect();
         assert_eq!(hex_upper(&all), formatted);
         assert_eq!(hex_upper(&[]), "");
+    }
+
+    #[test]
+    fn hex_upper_eq_reads_what_hex_upper_writes() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = hex_upper(&all);
+        assert!(hex_upper_eq(&all, &text));
+        assert!(hex_upper_eq(&all, &text.to_ascii_lowercase()));
+        assert!(hex_upper_eq(&[], ""));
+        let mut other = all.clone();
+        other[200] ^= 1;
+        assert!(!hex_upper_eq(&other, &text));
+        assert!(!hex_upper_eq(&all[..255], &text));
+        assert!(!hex_upper_eq(&[0xAB], "AB0"));
+        assert!(!hex_upper_eq(&[0xAB], "AG"));
+        assert!(!hex_upper_eq(&[0x0A], "+A"));
     }
 }

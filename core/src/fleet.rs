@@ -29,10 +29,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cert::{Cert, hex_upper};
+use crate::cert::{Cert, hex_upper, hex_upper_eq};
 use crate::error::{Error, Failure};
 use crate::identity::{check_device_id, device_id};
-use crate::path::{VerifyOptions, verify_chain};
+use crate::path::{VerifyOptions, decode_presented, usable_bag, verify_parsed};
 use crate::report::{Report, Warning};
 use crate::revocation::{Crl, CrlSet, CrlSummary};
 use crate::time::UnixTime;
@@ -930,7 +930,7 @@ impl FleetPolicy {
 
     /// Decide whether the device presenting `leaf_der` (with the untrusted `bag`) is admitted.
     /// `opts.identity` says where the device ID comes from; every other option applies to the
-    /// chain as in [`verify_chain`].
+    /// chain as in [`verify_chain`](crate::verify_chain).
     pub fn verify<B: AsRef<[u8]>>(
         &self,
         leaf_der: &[u8],
@@ -950,20 +950,21 @@ impl FleetPolicy {
             }));
         }
 
-        let (report, enrollment, tags, route, group) =
+        // `presented`: the bag decoded once, kept for the CRL checks after the path is found.
+        let ((report, presented), enrollment, tags, route, group) =
             match id.as_deref().and_then(|i| self.devices.get(i)) {
                 Some(dev) => (
-                    self.verify_individual(dev, &leaf, leaf_der, bag, opts)?,
+                    self.verify_individual(dev, &leaf, bag, opts)?,
                     Enrollment::Device(dev.id.clone()),
                     dev.tags.clone(),
                     dev.route.clone(),
                     None,
                 ),
                 None => {
-                    let (report, group) =
-                        self.verify_in_group(&leaf, leaf_der, bag, opts, id.as_deref())?;
+                    let (report, group, presented) =
+                        self.verify_in_group(&leaf, bag, opts, id.as_deref())?;
                     (
-                        report,
+                        (report, presented),
                         Enrollment::Group(group.id.clone()),
                         group.tags.clone(),
                         group.route.clone(),
@@ -971,7 +972,7 @@ impl FleetPolicy {
                     )
                 }
             };
-        let mut warnings = self.check_path(&report, &leaf, bag, opts.time.0)?;
+        let mut warnings = self.check_path(&report, &leaf, &presented, opts.time.0)?;
         if let Some((group, max)) = group.and_then(|g| g.max_lifetime_secs.map(|m| (g, m))) {
             let lifetime = leaf.not_after().saturating_sub(leaf.not_before());
             if lifetime > max {
@@ -996,14 +997,15 @@ impl FleetPolicy {
         })
     }
 
+    /// The report for an individually enrolled device, with the presented intermediates as
+    /// decoded (none for a pinned self-signed certificate).
     fn verify_individual<B: AsRef<[u8]>>(
         &self,
         dev: &DeviceEnrollment,
         leaf: &Cert,
-        leaf_der: &[u8],
         bag: &[B],
         opts: &VerifyOptions,
-    ) -> Result<Report, Failure> {
+    ) -> Result<(Report, Vec<Arc<Cert>>), Failure> {
         let at_leaf = |e: Error| Failure::at(e, 0, leaf.subject());
         if !dev.enabled {
             return Err(at_leaf(Error::DeviceDisabled {
@@ -1037,23 +1039,29 @@ impl FleetPolicy {
                 }));
             }
             // The pinned thumbprint is the trust decision; the certificate must still be current.
-            return self_signed_report(leaf, opts).map_err(at_leaf);
+            return Ok((self_signed_report(leaf, opts).map_err(at_leaf)?, Vec::new()));
         }
-        verify_chain(&self.all_anchors, leaf_der, bag, opts)
+        let presented = decode_presented(&self.all_anchors, bag)?;
+        let usable = usable_bag(&self.all_anchors, leaf, &presented);
+        let report = verify_parsed(&self.all_anchors, leaf, &usable, opts)?;
+        Ok((report, presented))
     }
 
+    /// The report and enrollment group of a device enrolled through a group, with the
+    /// presented intermediates as decoded.
     fn verify_in_group<B: AsRef<[u8]>>(
         &self,
         leaf: &Cert,
-        leaf_der: &[u8],
         bag: &[B],
         opts: &VerifyOptions,
         id: Option<&str>,
-    ) -> Result<(Report, &Group), Failure> {
+    ) -> Result<(Report, &Group, Vec<Arc<Cert>>), Failure> {
         let at_leaf = |e: Error| Failure::at(e, 0, leaf.subject());
         // One path build against every group's anchors; the anchor that ends the path names
         // the group(s), so the cost does not grow with the number of groups.
-        let report = verify_chain(&self.all_anchors, leaf_der, bag, opts)?;
+        let presented = decode_presented(&self.all_anchors, bag)?;
+        let usable = usable_bag(&self.all_anchors, leaf, &presented);
+        let report = verify_parsed(&self.all_anchors, leaf, &usable, opts)?;
         let (report, group) = match self.first_enabled_owner(&report) {
             Some(g) => (report, g),
             None => {
@@ -1064,7 +1072,8 @@ impl FleetPolicy {
                 // The path found ends at an anchor held only by disabled groups. Another path
                 // (a cross-signed CA, a second root) may still reach an enabled group: one more
                 // build against the enabled groups' anchors decides.
-                match verify_chain(&self.enabled_anchors, leaf_der, bag, opts) {
+                let usable = usable_bag(&self.enabled_anchors, leaf, &presented);
+                match verify_parsed(&self.enabled_anchors, leaf, &usable, opts) {
                     Ok(r) => match self.first_enabled_owner(&r) {
                         Some(g) => (r, g),
                         None => {
@@ -1103,7 +1112,7 @@ impl FleetPolicy {
                 group: group.id.as_str().into(),
             }));
         }
-        Ok((report, group))
+        Ok((report, group, presented))
     }
 
     /// The groups holding the anchor that ended `report`'s path, in file order (O(1) look-up).
@@ -1134,11 +1143,11 @@ impl FleetPolicy {
     }
 
     /// Deny lists, compromised CAs and the policy's CRLs, over the accepted path.
-    fn check_path<B: AsRef<[u8]>>(
+    fn check_path(
         &self,
         report: &Report,
         leaf: &Cert,
-        bag: &[B],
+        presented: &[Arc<Cert>],
         time: i64,
     ) -> Result<Vec<Warning>, Failure> {
         let chain = &report.chain;
@@ -1190,32 +1199,28 @@ impl FleetPolicy {
         if self.crls.is_empty() || chain.len() < 2 {
             return Ok(Vec::new());
         }
-        self.check_crls(report, leaf, bag, time)
+        self.check_crls(report, leaf, presented, time)
     }
 
-    fn check_crls<B: AsRef<[u8]>>(
+    fn check_crls(
         &self,
         report: &Report,
         leaf: &Cert,
-        bag: &[B],
+        presented: &[Arc<Cert>],
         time: i64,
     ) -> Result<Vec<Warning>, Failure> {
-        // The report names the path by thumbprint; find the decoded certificates again.
-        let mut by_sha: HashMap<String, Cert> = HashMap::new();
-        by_sha.insert(hex_upper(leaf.sha256()), leaf.clone());
-        for der in bag {
-            if let Ok(c) = Cert::from_der(der.as_ref()) {
-                by_sha.insert(hex_upper(c.sha256()), c);
-            }
-        }
-        for a in self.all_anchors.anchors() {
-            by_sha.insert(hex_upper(a.sha256()), (**a).clone());
-        }
+        // The report names the path by thumbprint: find the certificates already decoded (the
+        // leaf, the presented intermediates, the anchors) by it, without decoding any again.
+        let find = |sha256: &str| {
+            std::iter::once(leaf)
+                .chain(presented.iter().map(|c| &**c))
+                .chain(self.all_anchors.anchors().iter().map(|c| &**c))
+                .find(|c| hex_upper_eq(c.sha256(), sha256))
+        };
         let mut warnings = Vec::new();
         for pair in report.chain.windows(2) {
             let [cs, is] = pair else { continue };
-            let (Some(cert), Some(issuer)) = (by_sha.get(&cs.sha256), by_sha.get(&is.sha256))
-            else {
+            let (Some(cert), Some(issuer)) = (find(&cs.sha256), find(&is.sha256)) else {
                 continue;
             };
             for crl in self.crls.for_issuer(cert.issuer_der()) {

@@ -88,24 +88,42 @@ pub fn verify_chain<B: AsRef<[u8]>>(
     opts: &VerifyOptions,
 ) -> Result<Report, Failure> {
     let leaf = Cert::from_der(leaf_der).map_err(|e| Failure::at(e, 0, "the device certificate"))?;
+    let decoded = decode_presented(store, intermediates)?;
+    verify_parsed(store, &leaf, &usable_bag(store, &leaf, &decoded), opts)
+}
+
+/// The presented intermediates, decoded (through `store`'s memory of recent intermediates).
+/// Undecodable ones cannot be issuers and are skipped, like unrelated ones; too many is an
+/// error.
+pub(crate) fn decode_presented<B: AsRef<[u8]>>(
+    store: &TrustStore,
+    intermediates: &[B],
+) -> Result<Vec<Arc<Cert>>, Failure> {
     if intermediates.len() > crate::input::MAX_CERTS {
         return Err(Failure::new(Error::InputTooLarge {
             what: "intermediates",
             limit: crate::input::MAX_CERTS,
         }));
     }
-    // Undecodable intermediates cannot be issuers; they are skipped, like unrelated ones.
+    Ok(intermediates
+        .iter()
+        .filter_map(|der| store.decode_intermediate(der.as_ref()).ok())
+        .collect())
+}
+
+/// The decoded intermediates that can extend a path in `store`: not one of its anchors, not
+/// the leaf again, each once.
+pub(crate) fn usable_bag(store: &TrustStore, leaf: &Cert, decoded: &[Arc<Cert>]) -> Vec<Arc<Cert>> {
     let mut bag: Vec<Arc<Cert>> = Vec::new();
-    for der in intermediates {
-        if let Ok(c) = store.decode_intermediate(der.as_ref())
-            && !store.is_anchor(&c)
+    for c in decoded {
+        if !store.is_anchor(c)
             && c.sha256() != leaf.sha256()
             && !bag.iter().any(|b| b.sha256() == c.sha256())
         {
-            bag.push(c);
+            bag.push(c.clone());
         }
     }
-    verify_parsed(store, &leaf, &bag, opts)
+    bag
 }
 
 /// [`verify_chain`] on already-decoded certificates (hosts that cache decoded intermediates).
