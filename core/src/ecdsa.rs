@@ -8,7 +8,8 @@
 //! - the key's multiple by width-5 wNAF over Jacobian coordinates with the `a = -3` doubling,
 //!   or, for a CA key that verifies many signatures, from the same kind of fixed table
 //!   ([`KeyTable`], cached by the trust store);
-//! - variable-time inversions, and the final x-coordinate compared without a second one.
+//! - variable-time inversions, and the final x-coordinate compared in Jacobian form (X = r·Z²),
+//!   with no inversion.
 //!
 //! It is built only on the crates' public field and group types (`FieldArithmetic`, the
 //! scalar types, `AffinePoint`); no field arithmetic is written here. The result must equal
@@ -452,11 +453,50 @@ pub fn verify_prehash<C: VerifyCurve>(
     if sum.is_identity() {
         return false;
     }
-    let Some(zinv) = Option::<Fe<C>>::from(sum.z.invert_vartime()) else {
+    x_matches(&sum, r)
+}
+
+/// Whether the affine x of the finite point `p`, reduced mod n, is `r`, without converting `p`
+/// to affine form (no inversion). The affine x is X/Z² in [0, p), and n < p on both curves, so
+/// it reduces to r exactly when it is r or r + n; the latter only when r + n < p. Each is
+/// checked as X = candidate·Z².
+fn x_matches<C: VerifyCurve>(p: &Jacobian<C>, r: &Scalar<C>) -> bool {
+    let r_bytes = r.to_repr();
+    // r < n < p, so r is also a field element.
+    let Some(r_fe) = Option::<Fe<C>>::from(Fe::<C>::from_repr(r_bytes)) else {
         return false;
     };
-    let x = sum.x * zinv.square();
-    <Scalar<C> as Reduce<FieldBytes<C>>>::reduce(&x.to_repr()) == *r
+    let z2 = p.z.square();
+    if p.x == r_fe * z2 {
+        return true;
+    }
+    // n - 1 and p - 1 are the encodings of -1 in the scalar and base fields.
+    let n_minus_1 = (-Scalar::<C>::ONE).to_repr();
+    let p_minus_1 = (-Fe::<C>::ONE).to_repr();
+    // r + n < p  <=>  r + (n - 1) < p - 1, on the big-endian encodings.
+    let Some(r_plus) = add_be::<C>(&r_bytes, &n_minus_1) else {
+        return false;
+    };
+    if r_plus.as_slice() >= p_minus_1.as_slice() {
+        return false;
+    }
+    // r + n = r + (n - 1) + 1 < p: in the field without wrapping.
+    let Some(rn) = Option::<Fe<C>>::from(Fe::<C>::from_repr(r_plus)) else {
+        return false;
+    };
+    p.x == (rn + Fe::<C>::ONE) * z2
+}
+
+/// a + b on equal-length big-endian encodings, `None` if the sum needs one more byte.
+fn add_be<C: VerifyCurve>(a: &FieldBytes<C>, b: &FieldBytes<C>) -> Option<FieldBytes<C>> {
+    let mut out = FieldBytes::<C>::default();
+    let mut carry = 0u16;
+    for ((o, x), y) in out.iter_mut().zip(a.iter()).zip(b.iter()).rev() {
+        let sum = u16::from(*x) + u16::from(*y) + carry;
+        *o = sum.to_le_bytes()[0];
+        carry = sum >> 8;
+    }
+    (carry == 0).then_some(out)
 }
 
 /// The leftmost bits of `digest` as a scalar (SEC 1 4.1.4 step 5), reduced mod n.

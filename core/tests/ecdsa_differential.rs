@@ -1,11 +1,13 @@
 //! Differential test of chainproof's ECDSA verification for public data (`chainproof::ecdsa`)
 //! against the curve crates' own `verify_prehash`, for P-256 and P-384, with and without a
 //! key table: valid signatures, damaged ones, random (r, s) pairs, edge scalars and digests,
-//! and signatures built to hit the exceptional cases of point addition (u1·G = ±u2·Q).
+//! signatures built to hit the exceptional cases of point addition (u1·G = ±u2·Q), and valid
+//! signatures whose point R has x >= n (r = x - n).
 //!
-//! `cargo test -p chainproof-core --test ecdsa_differential` runs 5,000 cases per curve.
-//! `CHAINPROOF_ECDSA_CASES=1000000 cargo test --release -p chainproof-core --test
-//! ecdsa_differential` runs a million per curve (CI does).
+//! `cargo test -p chainproof-core --test ecdsa_differential` runs 5,000 cases per curve (what
+//! CI runs). `CHAINPROOF_ECDSA_CASES=1000000 cargo test --release -p chainproof-core --test
+//! ecdsa_differential` runs a million per curve, by hand (about 20 minutes per curve on two
+//! cores); docs/performance.md records the last such run.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -296,6 +298,60 @@ fn batch<C: TestCurve>(seed: u64, per_key: usize, tally: &Tally) {
         }
         done += 10;
     }
+    x_above_order::<C>(&mut rng, tally);
+}
+
+/// A valid signature whose point R has an affine x in [n, p), so that r = x - n: the one case
+/// where comparing x with r needs the second candidate r + n. It cannot come from random
+/// signing (about 2^-128 of them), so the key is solved for: choose R, s and z, then
+/// Q = (s·R - z·G)/r makes (r, s) valid. Both r and its neighbour r + 1 are compared.
+fn x_above_order<C: TestCurve>(rng: &mut Rng, tally: &Tally) {
+    use p256::elliptic_curve::point::DecompressPoint;
+    use p256::elliptic_curve::subtle::Choice;
+    let order_minus_one = (-Scalar::<C>::ONE).to_repr();
+    let mut step = 1 + rng.below(1 << 16);
+    let big_r = loop {
+        // x = (n - 1) + step, big-endian, with carry (n + 2^16 < p on both curves).
+        let mut x = order_minus_one;
+        let mut carry = step;
+        for b in x.iter_mut().rev() {
+            let sum = u64::from(*b) + (carry & 0xFF);
+            *b = sum as u8;
+            carry = (carry >> 8) + (sum >> 8);
+        }
+        let point = AffinePoint::<C>::decompress(&x, Choice::from((step & 1) as u8));
+        if let Some(p) = Option::<AffinePoint<C>>::from(point) {
+            break p;
+        }
+        step += 1;
+    };
+    let r = <Scalar<C> as Reduce<FieldBytes<C>>>::reduce(&big_r.x());
+    let (s, z) = (scalar::<C>(rng), scalar::<C>(rng));
+    let Some(r_inv) = Option::<Scalar<C>>::from(r.invert()) else {
+        return;
+    };
+    if bool::from(s.is_zero()) {
+        return;
+    }
+    let q = (ProjectivePoint::<C>::from(big_r) * (s * r_inv)
+        - ProjectivePoint::<C>::GENERATOR * (z * r_inv))
+        .to_affine();
+    let digest = z.to_repr();
+    assert!(
+        C::reference(&q, &digest, &r, &s),
+        "the constructed signature with x(R) >= n is valid for the crate"
+    );
+    let table = KeyTable::new(&q);
+    check(tally, "x(R) >= n", &q, Some(&table), &digest, &r, &s);
+    check(
+        tally,
+        "x(R) >= n, r + 1",
+        &q,
+        Some(&table),
+        &digest,
+        &(r + Scalar::<C>::ONE),
+        &s,
+    );
 }
 
 fn run<C: TestCurve>(name: &str, seed_base: u64) {
