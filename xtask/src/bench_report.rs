@@ -829,9 +829,9 @@ fn targets_section(r: &Results, out: &mut String) {
                 let verdict = match (met, t.bound) {
                     (true, _) => "**met**".to_owned(),
                     (false, Bound::AtLeast) => {
-                        format!("**not met**: needs {:.2}× more", t.limit / v)
+                        format!("**not met**: needs {} more", excess(t.limit / v))
                     }
-                    (false, _) => format!("**not met**: {:.2}× over the limit", v / t.limit),
+                    (false, _) => format!("**not met**: {} over the limit", excess(v / t.limit)),
                 };
                 (figure(*v, t.unit), verdict)
             }
@@ -1026,4 +1026,14 @@ fn report(r: &Results) -> String {
     criterion_section(r, &mut out);
     external_section(r, &mut out);
     out
+}
+
+/// How far a missed target is from its limit (`ratio` > 1): as a factor, or in per cent when
+/// the factor would print as 1.00× or 1.01×.
+fn excess(ratio: f64) -> String {
+    if ratio < 1.015 {
+        format!("{:.1}%", (ratio - 1.0) * 100.0)
+    } else {
+        format!("{ratio:.2}×")
+    }
 }
