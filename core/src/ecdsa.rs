@@ -461,42 +461,26 @@ pub fn verify_prehash<C: VerifyCurve>(
 /// it reduces to r exactly when it is r or r + n; the latter only when r + n < p. Each is
 /// checked as X = candidate·Z².
 fn x_matches<C: VerifyCurve>(p: &Jacobian<C>, r: &Scalar<C>) -> bool {
-    let r_bytes = r.to_repr();
     // r < n < p, so r is also a field element.
-    let Some(r_fe) = Option::<Fe<C>>::from(Fe::<C>::from_repr(r_bytes)) else {
+    let Some(r_fe) = Option::<Fe<C>>::from(Fe::<C>::from_repr(r.to_repr())) else {
         return false;
     };
     let z2 = p.z.square();
     if p.x == r_fe * z2 {
         return true;
     }
-    // n - 1 and p - 1 are the encodings of -1 in the scalar and base fields.
+    // n - 1 encodes -1 in the scalar field; n < p, so n is a field element too.
     let n_minus_1 = (-Scalar::<C>::ONE).to_repr();
-    let p_minus_1 = (-Fe::<C>::ONE).to_repr();
-    // r + n < p  <=>  r + (n - 1) < p - 1, on the big-endian encodings.
-    let Some(r_plus) = add_be::<C>(&r_bytes, &n_minus_1) else {
+    let Some(n_minus_1_fe) = Option::<Fe<C>>::from(Fe::<C>::from_repr(n_minus_1)) else {
         return false;
     };
-    if r_plus.as_slice() >= p_minus_1.as_slice() {
+    // r + n mod p. Without wrapping it is at least n; wrapped it is r + n - p < r < n. So
+    // r + n < p exactly when the field sum is at least n.
+    let rn = r_fe + n_minus_1_fe + Fe::<C>::ONE;
+    if rn.to_repr().as_slice() <= n_minus_1.as_slice() {
         return false;
     }
-    // r + n = r + (n - 1) + 1 < p: in the field without wrapping.
-    let Some(rn) = Option::<Fe<C>>::from(Fe::<C>::from_repr(r_plus)) else {
-        return false;
-    };
-    p.x == (rn + Fe::<C>::ONE) * z2
-}
-
-/// a + b on equal-length big-endian encodings, `None` if the sum needs one more byte.
-fn add_be<C: VerifyCurve>(a: &FieldBytes<C>, b: &FieldBytes<C>) -> Option<FieldBytes<C>> {
-    let mut out = FieldBytes::<C>::default();
-    let mut carry = 0u16;
-    for ((o, x), y) in out.iter_mut().zip(a.iter()).zip(b.iter()).rev() {
-        let sum = u16::from(*x) + u16::from(*y) + carry;
-        *o = sum.to_le_bytes()[0];
-        carry = sum >> 8;
-    }
-    (carry == 0).then_some(out)
+    p.x == rn * z2
 }
 
 /// The leftmost bits of `digest` as a scalar (SEC 1 4.1.4 step 5), reduced mod n.

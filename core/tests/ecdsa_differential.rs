@@ -352,6 +352,46 @@ fn x_above_order<C: TestCurve>(rng: &mut Rng, tally: &Tally) {
         &(r + Scalar::<C>::ONE),
         &s,
     );
+    wrapped_r_plus_n::<C>(rng, tally);
+}
+
+/// An invalid signature that a check of X = (r + n)·Z² computed mod p without its bound would
+/// accept: R has a small affine x, and r = x + p - n (so r + n = x + p, which wraps to x). The
+/// crate refuses it (x mod n = x is not r); so must the core.
+fn wrapped_r_plus_n<C: TestCurve>(rng: &mut Rng, tally: &Tally) {
+    use p256::elliptic_curve::point::DecompressPoint;
+    use p256::elliptic_curve::subtle::Choice;
+    type Fe<C> = <C as p256::elliptic_curve::hazmat::FieldArithmetic>::FieldElement;
+    let mut x = 1 + rng.below(1 << 16);
+    let big_r = loop {
+        let x_bytes = Fe::<C>::from(x).to_repr();
+        let point = AffinePoint::<C>::decompress(&x_bytes, Choice::from((x & 1) as u8));
+        if let Some(p) = Option::<AffinePoint<C>>::from(point) {
+            break p;
+        }
+        x += 1;
+    };
+    // x + p - n = x - n in the field (no wrap: x < n); it is below n, so also a scalar.
+    let n_minus_1 = Option::<Fe<C>>::from(Fe::<C>::from_repr((-Scalar::<C>::ONE).to_repr()))
+        .expect("n - 1 < p");
+    let r_bytes = (Fe::<C>::from(x) - n_minus_1 - Fe::<C>::ONE).to_repr();
+    let r = Option::<Scalar<C>>::from(Scalar::<C>::from_repr(r_bytes)).expect("x + p - n < n");
+    let (s, z) = (scalar::<C>(rng), scalar::<C>(rng));
+    if bool::from(s.is_zero()) {
+        return;
+    }
+    let Some(r_inv) = Option::<Scalar<C>>::from(r.invert()) else {
+        return;
+    };
+    let q = (ProjectivePoint::<C>::from(big_r) * (s * r_inv)
+        - ProjectivePoint::<C>::GENERATOR * (z * r_inv))
+        .to_affine();
+    let digest = z.to_repr();
+    assert!(
+        !C::reference(&q, &digest, &r, &s),
+        "the crate refuses r = x(R) + p - n"
+    );
+    check(tally, "r = x(R) + p - n", &q, None, &digest, &r, &s);
 }
 
 fn run<C: TestCurve>(name: &str, seed_base: u64) {
