@@ -326,17 +326,9 @@ fn x_above_order<C: TestCurve>(rng: &mut Rng, tally: &Tally) {
         step += 1;
     };
     let r = <Scalar<C> as Reduce<FieldBytes<C>>>::reduce(&big_r.x());
-    let (s, z) = (scalar::<C>(rng), scalar::<C>(rng));
-    let Some(r_inv) = Option::<Scalar<C>>::from(r.invert()) else {
+    let Some((q, s, digest)) = solve_key::<C>(rng, &big_r, &r) else {
         return;
     };
-    if bool::from(s.is_zero()) {
-        return;
-    }
-    let q = (ProjectivePoint::<C>::from(big_r) * (s * r_inv)
-        - ProjectivePoint::<C>::GENERATOR * (z * r_inv))
-        .to_affine();
-    let digest = z.to_repr();
     assert!(
         C::reference(&q, &digest, &r, &s),
         "the constructed signature with x(R) >= n is valid for the crate"
@@ -376,22 +368,32 @@ fn wrapped_r_plus_n<C: TestCurve>(rng: &mut Rng, tally: &Tally) {
         .expect("n - 1 < p");
     let r_bytes = (Fe::<C>::from(x) - n_minus_1 - Fe::<C>::ONE).to_repr();
     let r = Option::<Scalar<C>>::from(Scalar::<C>::from_repr(r_bytes)).expect("x + p - n < n");
-    let (s, z) = (scalar::<C>(rng), scalar::<C>(rng));
-    if bool::from(s.is_zero()) {
-        return;
-    }
-    let Some(r_inv) = Option::<Scalar<C>>::from(r.invert()) else {
+    let Some((q, s, digest)) = solve_key::<C>(rng, &big_r, &r) else {
         return;
     };
-    let q = (ProjectivePoint::<C>::from(big_r) * (s * r_inv)
-        - ProjectivePoint::<C>::GENERATOR * (z * r_inv))
-        .to_affine();
-    let digest = z.to_repr();
     assert!(
         !C::reference(&q, &digest, &r, &s),
         "the crate refuses r = x(R) + p - n"
     );
     check(tally, "r = x(R) + p - n", &q, None, &digest, &r, &s);
+}
+
+/// A key Q, an s and a digest z for which u1·G + u2·Q is the chosen point `big_r` with this
+/// r (s and z random): Q = (s·R - z·G)/r. `None` when s or r is zero.
+fn solve_key<C: TestCurve>(
+    rng: &mut Rng,
+    big_r: &AffinePoint<C>,
+    r: &Scalar<C>,
+) -> Option<(AffinePoint<C>, Scalar<C>, FieldBytes<C>)> {
+    let (s, z) = (scalar::<C>(rng), scalar::<C>(rng));
+    if bool::from(s.is_zero()) {
+        return None;
+    }
+    let r_inv = Option::<Scalar<C>>::from(r.invert())?;
+    let q = (ProjectivePoint::<C>::from(*big_r) * (s * r_inv)
+        - ProjectivePoint::<C>::GENERATOR * (z * r_inv))
+        .to_affine();
+    Some((q, s, z.to_repr()))
 }
 
 fn run<C: TestCurve>(name: &str, seed_base: u64) {
