@@ -353,7 +353,7 @@ fn hot_swap_under_concurrent_calls() {
 /// build with words that name the baseline build, and runs the baseline build with the same
 /// verdicts; either build gives the same verdicts with the verification memory off.
 #[test]
-fn the_baseline_build_serves_engines_without_wide_arithmetic_or_simd() {
+fn the_baseline_build_serves_engines_without_wide_arithmetic() {
     let wide_path = chainproof_gateway::engine::find_component(None).expect("the component");
     let baseline_path = wide_path.with_file_name("chainproof_component_baseline.wasm");
     assert!(

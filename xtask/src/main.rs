@@ -173,7 +173,7 @@ fn test(extra: &[String]) -> Result<(), String> {
 /// target/wasm32-wasip2/release/chainproof_component.wasm.
 ///
 /// That build uses wasm's wide-arithmetic proposal (`.cargo/config.toml`), which wasmtime
-/// runs and which triples the curves' speed, and SIMD (sha2's wasm backend).
+/// runs and which triples the curves' speed.
 fn build_component() -> Result<(), String> {
     run(component_cargo().args(COMPONENT_BUILD))
 }
@@ -201,7 +201,7 @@ const COMPONENT_BUILD: [&str; 6] = [
     "chainproof-component",
 ];
 
-/// The baseline build without wide arithmetic or SIMD, for engines that lack them (the engine
+/// The baseline build without wide arithmetic, for engines that lack the proposal (the engine
 /// tests load it): next to the main build as chainproof_component_baseline.wasm. Its own target
 /// directory: other flags, so the two builds do not overwrite each other's artefacts.
 fn build_baseline_component() -> Result<(), String> {
@@ -211,7 +211,7 @@ fn build_baseline_component() -> Result<(), String> {
         .arg(root().join("target/wasm-baseline"))
         .env(
             "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
-            "-C target-feature=-wide-arithmetic,-simd128",
+            "-C target-feature=-wide-arithmetic",
         ))?;
     let from = root().join("target/wasm-baseline/wasm32-wasip2/release/chainproof_component.wasm");
     let to = root().join("target/wasm32-wasip2/release/chainproof_component_baseline.wasm");

@@ -171,8 +171,8 @@ impl Runtime {
         Self::with_wide_arithmetic(true)
     }
 
-    /// An engine without the wide-arithmetic proposal and without SIMD, as other wasm engines
-    /// may be: it runs only the baseline component build (`chainproof_component_baseline.wasm`).
+    /// An engine without the wide-arithmetic proposal, as other wasm engines may be: it runs
+    /// only the baseline component build (`chainproof_component_baseline.wasm`).
     pub fn baseline() -> Result<Self, EngineError> {
         Self::with_wide_arithmetic(false)
     }
@@ -199,11 +199,6 @@ impl Runtime {
             // heart of the curves' field arithmetic: about 3x faster); the baseline build runs
             // on either engine.
             .wasm_wide_arithmetic(wide)
-            // The default build also uses SIMD (sha2's wasm backend). The baseline engine
-            // leaves both out, so the tests show the baseline build needs neither.
-            .wasm_simd(wide)
-            // Relaxed SIMD's results may differ between CPUs; nothing chainproof builds uses it.
-            .wasm_relaxed_simd(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(runtime_err)?;
         Ok(Runtime { engine })
@@ -224,11 +219,6 @@ impl Runtime {
                 EngineError::Load(format!(
                     "{text}; this engine runs without wasm's wide-arithmetic proposal: use the \
                      baseline build (chainproof_component_baseline.wasm)"
-                ))
-            } else if text.contains("SIMD") || text.contains("simd") {
-                EngineError::Load(format!(
-                    "{text}; this engine runs without wasm's SIMD: use the baseline build \
-                     (chainproof_component_baseline.wasm)"
                 ))
             } else {
                 EngineError::Load(text)
