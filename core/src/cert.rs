@@ -105,6 +105,7 @@ pub struct Cert {
     sig_alg: Result<SignatureAlgorithm, Error>,
     sha256: [u8; 32],
     sha1: [u8; 20],
+    spki_sha256: OnceLock<[u8; 32]>,
     summary: OnceLock<CertSummary>,
 }
 
@@ -154,6 +155,7 @@ impl Cert {
             ext,
             key,
             sig_alg,
+            spki_sha256: OnceLock::new(),
             summary: OnceLock::new(),
         })
     }
@@ -217,6 +219,13 @@ impl Cert {
     /// SHA-1 of the DER.
     pub fn sha1(&self) -> &[u8; 20] {
         &self.sha1
+    }
+    /// SHA-256 of the SubjectPublicKeyInfo DER: the key's identity in the trust store's key
+    /// tables. Computed on first use and kept, so a CA certificate the store holds (an anchor
+    /// or a remembered intermediate) hashes its key once, not once per device it signed.
+    pub fn spki_sha256(&self) -> &[u8; 32] {
+        self.spki_sha256
+            .get_or_init(|| Sha256::digest(&self.spki_der).into())
     }
     /// Serial number bytes (two's complement, as encoded).
     pub fn serial(&self) -> &[u8] {

@@ -3,8 +3,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use sha2::Digest;
-
 use crate::algorithms::{KeyTable, PublicKey, SignatureCheck};
 use crate::cert::Cert;
 use crate::error::Error;
@@ -106,7 +104,7 @@ impl VerifyCache {
         if !self.enabled || !matches!(key, PublicKey::P256(_) | PublicKey::P384(_)) {
             return None;
         }
-        let id: [u8; 32] = sha2::Sha256::digest(issuer.spki_der()).into();
+        let id = *issuer.spki_sha256();
         {
             let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
             let full = keys
