@@ -203,7 +203,8 @@ const COMPONENT_BUILD: [&str; 6] = [
 
 /// The baseline build without wide arithmetic, for engines that lack the proposal (the engine
 /// tests load it): next to the main build as chainproof_component_baseline.wasm. Its own target
-/// directory: other flags, so the two builds do not overwrite each other's artefacts.
+/// directory: other flags, so the two builds do not overwrite each other's artefacts. The
+/// inlining threshold is the main build's (.cargo/config.toml), which these flags replace.
 fn build_baseline_component() -> Result<(), String> {
     run(component_cargo()
         .args(COMPONENT_BUILD)
@@ -211,7 +212,7 @@ fn build_baseline_component() -> Result<(), String> {
         .arg(root().join("target/wasm-baseline"))
         .env(
             "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
-            "-C target-feature=-wide-arithmetic",
+            "-C target-feature=-wide-arithmetic -C llvm-args=-inline-threshold=350",
         ))?;
     let from = root().join("target/wasm-baseline/wasm32-wasip2/release/chainproof_component.wasm");
     let to = root().join("target/wasm32-wasip2/release/chainproof_component_baseline.wasm");
