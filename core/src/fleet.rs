@@ -1220,8 +1220,16 @@ impl FleetPolicy {
         let mut warnings = Vec::new();
         for pair in report.chain.windows(2) {
             let [cs, is] = pair else { continue };
+            // Every path certificate is one of those by construction. Should one ever be
+            // missing, its revocation status is unknown: refuse rather than skip the check.
             let (Some(cert), Some(issuer)) = (find(&cs.sha256), find(&is.sha256)) else {
-                continue;
+                return Err(Failure::at(
+                    Error::CrlUnsupported {
+                        detail: "the certificate is not among those of this verification, so its revocation status cannot be checked".into(),
+                    },
+                    cs.depth,
+                    cs.subject.clone(),
+                ));
             };
             for crl in self.crls.for_issuer(cert.issuer_der()) {
                 match crl.check_usable(issuer, time) {
@@ -1650,6 +1658,61 @@ mod tests {
         assert!(!list.contains("CN=A", &long[1..]));
         assert!(!list.contains("CN=C", &serial_bytes("0177").unwrap()));
         assert_eq!(list.issuers.len(), 2);
+    }
+
+    /// The CRL check refuses a path certificate it cannot find among the decoded ones rather
+    /// than skip it (unreachable through `verify`, where every path certificate is one of them).
+    #[test]
+    fn crl_check_fails_closed_on_a_path_certificate_not_at_hand() {
+        use chainproof_testkit::{CertSpec, CrlSpec, DAY, Dn, KeyKind, KeyPair, YEAR};
+        const NOW: i64 = 1_767_225_600;
+        let key = |label: &str| KeyPair::generate(KeyKind::P256, 7, label);
+        let root = CertSpec::ca(
+            Dn::new().cn("Root"),
+            key("root"),
+            NOW - YEAR,
+            NOW + YEAR,
+            None,
+        )
+        .self_signed();
+        let factory = CertSpec::ca(
+            Dn::new().cn("Factory"),
+            key("factory"),
+            NOW - YEAR,
+            NOW + YEAR,
+            Some(0),
+        )
+        .issued_by(&root);
+        let device = CertSpec::device("d-1", "Acme", "Fleet", key("d"), NOW - DAY, NOW + YEAR)
+            .issued_by(&factory);
+        let crl = CrlSpec::new(NOW - DAY, NOW + DAY).sign(&factory).pem();
+        let text = format!(
+            "version = 1\n[[group]]\nid = \"g\"\nanchors = '''\n{}'''\n\
+             [revocation]\ncrl_files = [\"f.crl\"]\n",
+            root.pem()
+        );
+        let resolve = |name: &str| match name {
+            "f.crl" => Ok(crl.clone().into_bytes()),
+            _ => Err("no such file".to_owned()),
+        };
+        let policy = FleetPolicy::from_toml(&text, &resolve).expect("policy loads");
+        let opts = VerifyOptions::new(UnixTime(NOW));
+        let verdict = policy
+            .verify(&device.der, &[&factory.der], &opts)
+            .expect("the device is admitted");
+        let leaf = Cert::from_der(&device.der).expect("leaf decodes");
+        let presented = [Arc::new(Cert::from_der(&factory.der).expect("CA decodes"))];
+        assert!(
+            policy
+                .check_crls(&verdict.report, &leaf, &presented, NOW)
+                .is_ok()
+        );
+        // The same path without the intermediate at hand: refused, at the device.
+        let f = policy
+            .check_crls(&verdict.report, &leaf, &[], NOW)
+            .expect_err("refused");
+        assert_eq!(f.code(), crate::ErrorCode::CrlUnsupported);
+        assert_eq!(f.depth, Some(0));
     }
 
     #[test]
