@@ -13,7 +13,12 @@
 //! - the steady state a gateway sees: [`DEVICES`] different device certificates under the same
 //!   intermediate, verified in turn (round-robin) against one trust store with its memory on:
 //!   more devices than the store remembers, so each device's own signature is checked every
-//!   time and only the intermediate's is remembered. The time per device.
+//!   time and only the intermediate's is remembered. The time per device;
+//! - last, not criterion: the component against native in those three P-256 cases (cold
+//!   chain, one signature, steady state) in paired rounds (alternating batches,
+//!   `chainproof_benches::paired`), written to `target/bench-results/paired.json`; `cargo xtask
+//!   bench-report` takes issue 8's "component at most 1.2× native" figures from there
+//!   (benches/README.md § Paired rounds).
 //!
 //! Every peer parses the DER it is given in every iteration; trust stores and anchors are built
 //! once. Before timing, each peer must accept every chain at the fixtures' time and reject it two
@@ -34,6 +39,7 @@ use chainproof::trust::VERIFIED_SIGNATURES_CAPACITY;
 use chainproof::{
     TlsScheme, TrustStore, UnixTime, VerifyOptions, verify_chain, verify_tls_signature,
 };
+use chainproof_benches::paired;
 use chainproof_gateway::engine::{Compiled, Limits, Runtime, TrustSource, Validator};
 use chainproof_testkit::{
     CertSpec, DAY, DEFAULT_SEED, Fixture, KeyKind, KeyPair, SigAlg, YEAR, iot_fixture,
@@ -390,6 +396,106 @@ fn benches(c: &mut Criterion) {
     ];
     bench_peers(&mut g, &peers, &steady, next);
     g.finish();
+
+    // ---- the component against native in alternating rounds --------------------------------
+    // Fresh stores and validators, each walking the devices on its own from the first, so that
+    // neither finds a device remembered from the criterion runs above.
+    let fresh = peers_for(&f);
+    let chain_bag: Vec<Vec<u8>> = f.intermediates.iter().map(|c| c.der.clone()).collect();
+    let chain = || Presented {
+        leaf: &f.leaf.der,
+        bag: &chain_bag,
+    };
+    let device = |turn: &Cell<usize>| {
+        let i = turn.get();
+        turn.set((i + 1) % DEVICES);
+        Presented {
+            leaf: &devices[i],
+            bag: &bag,
+        }
+    };
+    let (native_turn, component_turn) = (Cell::new(0), Cell::new(0));
+    let comparisons = [
+        (
+            "chain-p256",
+            "P-256 chain, cold",
+            paired::compare(
+                || fresh.accepts(Peer::Native, &chain()),
+                || fresh.accepts(Peer::Component, &chain()),
+            ),
+        ),
+        (
+            "pop-p256",
+            "one P-256 signature (proof of possession)",
+            paired::compare(native_pop, component_pop),
+        ),
+        (
+            "steady-p256",
+            "steady state, per device (warm stores)",
+            paired::compare(
+                || fresh.accepts(Peer::NativeWarm, &device(&native_turn)),
+                || fresh.accepts(Peer::ComponentWarm, &device(&component_turn)),
+            ),
+        ),
+    ];
+    write_paired(&comparisons);
+}
+
+/// Where `cargo xtask bench-report` reads results that are not criterion's.
+const PAIRED_RESULTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../target/bench-results/paired.json"
+);
+
+/// Print the paired comparisons and leave them for `cargo xtask bench-report` (the shape of
+/// benches/README.md § Results from other benchmarks).
+fn write_paired(comparisons: &[(&str, &str, paired::Paired)]) {
+    let mut rows = Vec::new();
+    for (id, what, p) in comparisons {
+        let batches = format!("median of {} batches of {} calls", p.rounds, p.batch);
+        println!(
+            "paired: {what}: component ÷ native {:.3} (quartiles {:.3}-{:.3}); native {:.1} µs, \
+             component {:.1} µs",
+            p.ratio,
+            p.ratio_quartiles.0,
+            p.ratio_quartiles.1,
+            p.a_ns / 1e3,
+            p.b_ns / 1e3
+        );
+        rows.push(serde_json::json!({
+            "id": format!("{id}-native"), "name": format!("{what} / chainproof native"),
+            "median_ns": p.a_ns, "note": batches,
+        }));
+        rows.push(serde_json::json!({
+            "id": format!("{id}-component"), "name": format!("{what} / chainproof component"),
+            "median_ns": p.b_ns, "note": batches,
+        }));
+        rows.push(serde_json::json!({
+            "id": format!("{id}-ratio"), "name": format!("{what} / component ÷ native"),
+            "value": (p.ratio * 1000.0).round() / 1000.0, "unit": "×",
+            "note": format!(
+                "median of {} per-round ratios, quartiles {:.3}-{:.3}",
+                p.rounds, p.ratio_quartiles.0, p.ratio_quartiles.1
+            ),
+        }));
+    }
+    let doc = serde_json::json!({
+        "group": "Component against native, paired rounds",
+        "rows": rows,
+        "extra": {
+            "method": "native and component in alternating batches of about 25 ms, the order \
+                       swapped every round; each round gives one ratio",
+            "rounds": paired::ROUNDS,
+        },
+    });
+    let path = std::path::Path::new(PAIRED_RESULTS);
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, format!("{doc:#}\n")));
+    if let Err(e) = written {
+        eprintln!("paired: cannot write {}: {e}", path.display());
+    }
 }
 
 criterion_group!(chains, benches);

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+pub mod paired;
+
 use chainproof_gateway::engine::{self, Compiled, Runtime};
 
 /// The validator component the gateway runs, compiled once on the gateway's engine.
