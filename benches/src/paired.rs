@@ -48,8 +48,20 @@ pub fn compare(mut a: impl FnMut() -> bool, mut b: impl FnMut() -> bool) -> Pair
         }
         t.elapsed().as_secs_f64() * 1e9 / n as f64
     };
-    // Calibrate on a few calls of each.
-    let slower = batch_of(&mut a, 8).max(batch_of(&mut b, 8));
+    // Calibrate each side on batches of at least 5 ms, after a first call that pays for
+    // whatever is built on first use (a CA key's table costs about ten verifications).
+    let per_call = |f: &mut dyn FnMut() -> bool| {
+        batch_of(f, 1);
+        let mut n = 1;
+        loop {
+            let t = batch_of(f, n);
+            if t * n as f64 >= 5e6 || n >= 1 << 20 {
+                return t;
+            }
+            n *= 2;
+        }
+    };
+    let slower = per_call(&mut a).max(per_call(&mut b));
     let batch = ((BATCH.as_secs_f64() * 1e9 / slower) as usize).max(1);
     let (mut ta, mut tb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..WARM_UP_ROUNDS + ROUNDS {
