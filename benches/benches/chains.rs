@@ -525,8 +525,9 @@ fn write_paired(comparisons: &[Comparison]) {
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::write(path, format!("{doc:#}\n")));
+    // Fatal: bench-report would otherwise read an older run's file as this run's.
     if let Err(e) = written {
-        eprintln!("paired: cannot write {}: {e}", path.display());
+        panic!("paired: cannot write {}: {e}", path.display());
     }
 }
 
