@@ -379,8 +379,8 @@ fn benches(c: &mut Criterion) {
             "every peer accepts the device"
         );
     }
-    let turn = Cell::new(0usize);
-    let next = || {
+    // The next device after `turn`'s, round-robin; each walker keeps its own turn.
+    let device = |turn: &Cell<usize>| {
         let i = turn.get();
         turn.set((i + 1) % DEVICES);
         Presented {
@@ -388,6 +388,8 @@ fn benches(c: &mut Criterion) {
             bag: &bag,
         }
     };
+    let turn = Cell::new(0usize);
+    let next = || device(&turn);
     let mut g = c.benchmark_group(format!("steady state P-256, {DEVICES} devices"));
     let steady = [
         Peer::NativeWarm,
@@ -406,14 +408,6 @@ fn benches(c: &mut Criterion) {
     let chain = || Presented {
         leaf: &f.leaf.der,
         bag: &chain_bag,
-    };
-    let device = |turn: &Cell<usize>| {
-        let i = turn.get();
-        turn.set((i + 1) % DEVICES);
-        Presented {
-            leaf: &devices[i],
-            bag: &bag,
-        }
     };
     let (native_turn, component_turn, inst_turn) = (Cell::new(0), Cell::new(0), Cell::new(0));
     const NATIVE_SIDE: (&str, &str) = ("native", "chainproof native");
