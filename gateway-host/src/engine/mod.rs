@@ -193,8 +193,9 @@ impl Runtime {
         // With PAGEMAP_SCAN (Linux 6.7 and later; `Auto` falls back without it) the pages
         // reset are the ones the instance actually wrote, wherever they are, rather than the
         // first KEEP_RESIDENT_BYTES of the slot whether written or not. Instantiation from
-        // `InstancePre` plus dropping the store: ~16 µs with neither, ~12.6 µs with keep-
-        // resident alone, ~10.3 µs with both (docs/component.md § Size and speed).
+        // `InstancePre` plus dropping the store, measured on 2026-11-24: ~15.8 µs with
+        // neither, ~12.6 µs with keep-resident alone, ~10.3 µs with both (docs/component.md
+        // § Size and speed).
         pool.linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(KEEP_RESIDENT_BYTES)
             .pagemap_scan(Enabled::Auto);
