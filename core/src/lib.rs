@@ -27,6 +27,7 @@ pub mod pop;
 pub mod profile;
 pub mod report;
 pub mod revocation;
+pub mod rsa_pkcs1;
 pub mod time;
 pub mod trust;
 

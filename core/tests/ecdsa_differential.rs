@@ -9,33 +9,17 @@
 //! ecdsa_differential` runs a million per curve, by hand (about 20 minutes per curve on two
 //! cores); docs/performance.md records the last such run.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chainproof::ecdsa::{KeyTable, VerifyCurve, verify_prehash};
+use common::rng::Rng;
 use p256::elliptic_curve::ff::{Field, PrimeField};
 use p256::elliptic_curve::ops::Reduce;
 use p256::elliptic_curve::point::AffineCoordinates;
 use p256::elliptic_curve::{CurveArithmetic, FieldBytes};
 use primeorder::{AffinePoint, ProjectivePoint};
-
-/// SplitMix64: a small deterministic generator, so a failure can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn cases() -> usize {
     std::env::var("CHAINPROOF_ECDSA_CASES")

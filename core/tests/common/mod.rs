@@ -4,3 +4,4 @@
 
 pub mod exceptions;
 pub mod limbo_suite;
+pub mod rng;
