@@ -81,16 +81,6 @@ impl RsaKey {
         self.k
     }
 
-    /// The modulus, big-endian, without leading zeros.
-    pub fn modulus(&self) -> Box<[u8]> {
-        self.n.to_be_bytes_trimmed_vartime()
-    }
-
-    /// The public exponent, big-endian, without leading zeros.
-    pub fn exponent(&self) -> Box<[u8]> {
-        self.e.to_be_bytes_trimmed_vartime()
-    }
-
     /// The same key as the `rsa` crate's `RsaPublicKey` (built once, on first use), for the
     /// schemes this module leaves to the crate. `None` only if the crate refuses a key this
     /// module accepted, which the differential test rules out.
