@@ -33,10 +33,10 @@ use crypto_bigint::{BoxedUint, Odd};
 /// An RSA public key, decoded once per certificate.
 #[derive(Clone, Debug)]
 pub struct RsaKey {
-    n: BoxedUint,
     e: BoxedUint,
     /// `k`, the modulus' length in octets (RFC 8017): every signature has exactly this length.
     k: usize,
+    /// The Montgomery parameters, which hold the modulus n itself.
     params: BoxedMontyParams,
     /// The `rsa` crate's key, built on first use (RSA-PSS only).
     crate_key: OnceLock<Option<rsa::RsaPublicKey>>,
@@ -66,14 +66,18 @@ impl RsaKey {
         if !acceptable {
             return None;
         }
-        let params = BoxedMontyParams::new_vartime(Odd::new(n.clone()).into_option()?);
+        let params = BoxedMontyParams::new_vartime(Odd::new(n).into_option()?);
         Some(RsaKey {
             k: usize::try_from(n_bits.div_ceil(8)).ok()?,
-            n,
             e,
             params,
             crate_key: OnceLock::new(),
         })
+    }
+
+    /// The modulus n.
+    fn n(&self) -> &BoxedUint {
+        self.params.modulus().as_ref()
     }
 
     /// `k`: the modulus' length in octets.
@@ -86,7 +90,7 @@ impl RsaKey {
     /// module accepted, which the differential test rules out.
     pub fn crate_key(&self) -> Option<&rsa::RsaPublicKey> {
         self.crate_key
-            .get_or_init(|| rsa::RsaPublicKey::new(self.n.clone(), self.e.clone()).ok())
+            .get_or_init(|| rsa::RsaPublicKey::new(self.n().clone(), self.e.clone()).ok())
             .as_ref()
     }
 }
@@ -101,7 +105,7 @@ pub fn public_operation(key: &RsaKey, sig: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let s = BoxedUint::from_be_slice(sig, key.params.bits_precision()).ok()?;
-    if s >= key.n {
+    if s >= *key.n() {
         return None;
     }
     let e = &key.e;
