@@ -26,9 +26,9 @@ use std::hash::Hash;
 use std::ops::Range;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use serde::Deserialize;
-use toml::Spanned;
+mod file;
 
+use self::file::{RawGroup, RawRevocation};
 use crate::cert::{Cert, hex_upper, hex_upper_eq};
 use crate::error::{Error, Failure};
 use crate::identity::{check_device_id, device_id};
@@ -54,100 +54,6 @@ pub const DEFAULT_ROUTE: &str = "default";
 /// Reads a file named by the policy (`anchors_file`, `crl_files`) and returns its bytes, or a
 /// plain-words reason it could not.
 pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
-
-// ---------------------------------------------------------------------------------------------
-// The file format, as serde sees it. Fields whose values are checked after parsing are
-// `Spanned` so their errors still carry a line and column.
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    version: Spanned<u32>,
-    #[serde(default)]
-    group: Vec<RawGroup>,
-    #[serde(default)]
-    device: Vec<RawDevice>,
-    #[serde(default)]
-    revocation: RawRevocation,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGroup {
-    id: Spanned<String>,
-    anchors: Option<Spanned<String>>,
-    anchors_file: Option<Spanned<String>>,
-    #[serde(default = "yes")]
-    enabled: bool,
-    device_id_pattern: Option<Spanned<String>>,
-    allowed_key_types: Option<Vec<Spanned<String>>>,
-    max_lifetime_days: Option<Spanned<u32>>,
-    #[serde(default)]
-    tags: Vec<String>,
-    route: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDevice {
-    id: Spanned<String>,
-    primary_thumbprint: Option<Spanned<String>>,
-    secondary_thumbprint: Option<Spanned<String>>,
-    #[serde(default = "yes")]
-    enabled: bool,
-    #[serde(default)]
-    tags: Vec<String>,
-    route: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawRevocation {
-    #[serde(default)]
-    deny_device_ids: Vec<String>,
-    #[serde(default)]
-    deny_thumbprints: Vec<Spanned<String>>,
-    #[serde(default)]
-    deny_serials: Vec<Spanned<RawSerial>>,
-    #[serde(default)]
-    deny_serial_batch: Vec<RawSerialBatch>,
-    #[serde(default)]
-    deny_issuers: Vec<Spanned<String>>,
-    #[serde(default)]
-    compromised: Vec<RawCompromised>,
-    #[serde(default)]
-    crl_files: Vec<Spanned<String>>,
-    stale_crl: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSerial {
-    issuer_sha256: Option<String>,
-    issuer: Option<String>,
-    serial: String,
-}
-
-/// Many serials of one issuer: the compact form for a revoked batch (a tenth of the text of
-/// one `deny_serials` table per serial, and far faster to parse).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSerialBatch {
-    issuer_sha256: Option<Spanned<String>>,
-    issuer: Option<Spanned<String>>,
-    serials: Spanned<Vec<Spanned<String>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCompromised {
-    ca_sha256: Spanned<String>,
-    since: Spanned<toml::Value>,
-}
 
 // ---------------------------------------------------------------------------------------------
 // The loaded policy.
@@ -592,13 +498,13 @@ impl FleetPolicy {
                 limit: MAX_POLICY_BYTES,
             });
         }
-        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((0, 0), |s| position(text, s.start));
+        let raw = file::read(text).map_err(|e| {
+            let (line, column) = e.span.map_or((0, 0), |s| position(text, s.start));
             Error::PolicyInvalid {
                 line,
                 column,
-                field: None,
-                detail: e.message().trim().to_owned(),
+                field: e.field,
+                detail: e.detail,
             }
         })?;
         let cx = Ctx { text };
@@ -813,20 +719,16 @@ impl FleetPolicy {
             let ca = sha256_hex(c.ca_sha256.get_ref())
                 .map_err(|e| cx.err(c.ca_sha256.span(), "revocation.compromised.ca_sha256", e))?;
             let since_text = match c.since.get_ref() {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Datetime(d) => d.to_string(),
-                other => {
+                Ok(text) => text,
+                Err(other) => {
                     return Err(cx.err(
                         c.since.span(),
                         "revocation.compromised.since",
-                        format!(
-                            "expected an RFC 3339 date-time, found a {}",
-                            other.type_str()
-                        ),
+                        format!("expected an RFC 3339 date-time, found a {other}"),
                     ));
                 }
             };
-            let since = UnixTime::parse(&since_text)
+            let since = UnixTime::parse(since_text)
                 .map_err(|e| cx.err(c.since.span(), "revocation.compromised.since", e))?;
             self.compromised.insert(ca, since.0);
         }
