@@ -724,7 +724,7 @@ impl FleetPolicy {
                     return Err(cx.err(
                         c.since.span(),
                         "revocation.compromised.since",
-                        format!("expected an RFC 3339 date-time, found a {other}"),
+                        format!("expected an RFC 3339 date-time, found {other}"),
                     ));
                 }
             };

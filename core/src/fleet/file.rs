@@ -91,7 +91,8 @@ pub(super) struct RawSerialBatch {
 #[cfg_attr(test, derive(Debug))]
 pub(super) struct RawCompromised {
     pub ca_sha256: Spanned<String>,
-    /// The text of a string, or a TOML date-time as RFC 3339 text; `Err` names the type found.
+    /// The text of a string, or a TOML date-time as RFC 3339 text; `Err` names the type found
+    /// ("an integer").
     pub since: Spanned<Result<String, &'static str>>,
 }
 
@@ -148,8 +149,8 @@ fn policy(t: &DeTable<'_>, span: Range<usize>) -> Result<RawPolicy, ReadError> {
     for (key, v) in t.iter() {
         match key.get_ref().as_ref() {
             "version" => version = Some(uint32(v, "version")?),
-            "group" => group = tables(v, "group", "group", self::group)?,
-            "device" => device = tables(v, "device", "device", self::device)?,
+            "group" => group = tables(v, "group", self::group)?,
+            "device" => device = tables(v, "device", self::device)?,
             "revocation" => revocation = self::revocation(table(v, "revocation")?.0)?,
             _ => return Err(unknown(key, None, POLICY_FIELDS)),
         }
@@ -240,18 +241,18 @@ fn revocation(t: &DeTable<'_>) -> Result<RawRevocation, ReadError> {
             }
             "deny_serials" => {
                 let field = "revocation.deny_serials";
-                r.deny_serials = tables(v, field, field, |t, span| {
+                r.deny_serials = tables(v, field, |t, span| {
                     Ok(Spanned::new(span.clone(), serial(t, span)?))
                 })?;
             }
             "deny_serial_batch" => {
                 let field = "revocation.deny_serial_batch";
-                r.deny_serial_batch = tables(v, field, field, batch)?;
+                r.deny_serial_batch = tables(v, field, batch)?;
             }
             "deny_issuers" => r.deny_issuers = strings(v, "revocation.deny_issuers")?.into_inner(),
             "compromised" => {
                 let field = "revocation.compromised";
-                r.compromised = tables(v, field, field, compromised)?;
+                r.compromised = tables(v, field, compromised)?;
             }
             "crl_files" => r.crl_files = strings(v, "revocation.crl_files")?.into_inner(),
             "stale_crl" => r.stale_crl = Some(string(v, "revocation.stale_crl")?),
@@ -312,7 +313,7 @@ fn compromised(t: &DeTable<'_>, span: Range<usize>) -> Result<RawCompromised, Re
                 let text = match v.get_ref() {
                     DeValue::String(s) => Ok(s.to_string()),
                     DeValue::Datetime(d) => Ok(d.to_string()),
-                    other => Err(other.type_str()),
+                    other => Err(a_type(other)),
                 };
                 since = Some(Spanned::new(v.span(), text));
             }
@@ -397,7 +398,6 @@ fn table<'t, 'i>(
 fn tables<'i, T>(
     v: &Value<'i>,
     field: &'static str,
-    item_field: &'static str,
     read: impl Fn(&DeTable<'i>, Range<usize>) -> Result<T, ReadError>,
 ) -> Result<Vec<T>, ReadError> {
     let DeValue::Array(items) = v.get_ref() else {
@@ -405,7 +405,7 @@ fn tables<'i, T>(
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items.iter() {
-        let (t, span) = table(item, item_field)?;
+        let (t, span) = table(item, field)?;
         out.push(read(t, span)?);
     }
     Ok(out)
@@ -457,6 +457,19 @@ fn invalid_type(v: &Value<'_>, field: &'static str, expected: &str) -> ReadError
         span: Some(v.span()),
         field: Some(field),
         detail: format!("invalid type: {}, expected {expected}", found(v.get_ref())),
+    }
+}
+
+/// A value's type with its article, for "found an array".
+fn a_type(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
     }
 }
 
@@ -605,7 +618,11 @@ mod tests {
                 let since = match self.since.get_ref() {
                     toml::Value::String(s) => Ok(s.clone()),
                     toml::Value::Datetime(d) => Ok(d.to_string()),
-                    other => Err(other.type_str()),
+                    toml::Value::Integer(_) => Err("an integer"),
+                    toml::Value::Float(_) => Err("a float"),
+                    toml::Value::Boolean(_) => Err("a boolean"),
+                    toml::Value::Array(_) => Err("an array"),
+                    toml::Value::Table(_) => Err("a table"),
                 };
                 f.debug_struct("RawCompromised")
                     .field("ca_sha256", &self.ca_sha256)
@@ -850,6 +867,16 @@ since = "2025-12-22T00:00:00Z"
             error("version = 1.0\n").2,
             "invalid type: float `1.0`, expected an integer from 0 to 4294967295"
         );
+        // `since` takes a string or a date-time; FleetPolicy::from_toml refuses any other type
+        // with these words ("found an integer").
+        let p = read("version = 1\n[[revocation.compromised]]\nca_sha256 = \"x\"\nsince = [1]\n");
+        let since = p.map(|p| {
+            p.revocation
+                .compromised
+                .into_iter()
+                .map(|c| c.since.into_inner())
+        });
+        assert_eq!(since.ok().and_then(|mut s| s.next()), Some(Err("an array")));
         // TOML's own errors keep the parser's words and position.
         let (line, field, detail) = error("version = 1\n[[group]\n");
         assert_eq!((line, field), (2, None), "{detail}");
